@@ -1,0 +1,1 @@
+"""Implementations of the ports: databases, brokers, e-mail providers, and in-memory fakes."""

@@ -1,0 +1,103 @@
+"""In-memory clock, salts, job queue, e-mail sender, visit sink and metrics for unit tests."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter, defaultdict
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
+
+from domain.notification import EmailMessage
+from domain.visit import Visit
+from ports.services import EmailError, QueueUnavailable
+
+
+class ManualClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+class InMemorySaltStore:
+    def __init__(self) -> None:
+        self.salts: dict[date, bytes] = {}
+
+    async def salt_for(self, day: date) -> bytes:
+        return self.salts.setdefault(day, secrets.token_bytes(32))
+
+    async def forget_before(self, day: date) -> None:
+        self.salts = {d: s for d, s in self.salts.items() if d >= day}
+
+
+class InMemoryJobQueue:
+    """Records jobs; ``down = True`` makes it refuse like an unreachable broker."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, tuple[str, ...]]] = []
+        self.coalesced: set[str] = set()
+        self.down = False
+
+    async def enqueue(self, job: str, *args: str) -> None:
+        if self.down:
+            raise QueueUnavailable("broker is down")
+        self.jobs.append((job, args))
+
+    async def enqueue_coalesced(self, job: str) -> bool:
+        if job in self.coalesced:
+            return False
+        await self.enqueue(job)
+        self.coalesced.add(job)
+        return True
+
+    async def release(self, job: str) -> None:
+        self.coalesced.discard(job)
+
+
+class RecordingEmailSender:
+    """Keeps every accepted message; ``failures`` are raised, in order, before accepting."""
+
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+        self.failures: list[EmailError] = []
+
+    async def send(self, message: EmailMessage) -> str:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(message)
+        return f"msg-{len(self.sent)}"
+
+
+class ListVisitSink:
+    """Collects visits in a list (a buffer that never flushes)."""
+
+    def __init__(self) -> None:
+        self.visits: dict[UUID, Visit] = {}
+
+    def add(self, visit: Visit) -> None:
+        self.visits[visit.id] = visit
+
+    def update_duration(self, visit_id: UUID, duration_ms: int) -> bool:
+        visit = self.visits.get(visit_id)
+        if visit is None:
+            return False
+        if visit.duration_ms is None or duration_ms > visit.duration_ms:
+            self.visits[visit_id] = replace(visit, duration_ms=duration_ms)
+        return True
+
+
+class InMemoryMetrics:
+    def __init__(self) -> None:
+        self.counters: Counter[str] = Counter()
+        self.observations: defaultdict[str, list[float]] = defaultdict(list)
+
+    def increment(self, name: str, amount: float = 1) -> None:
+        self.counters[name] += amount  # type: ignore[assignment]
+
+    def observe(self, name: str, value: float) -> None:
+        self.observations[name].append(value)

@@ -1,0 +1,82 @@
+"""ProductService: reading and administering products; a change writes its notification."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from domain.errors import ProductNotFound
+from domain.notification import Notification, NotificationStatus
+from domain.product import Product, ProductDraft, ProductPage
+from ports.services import Clock, ProductCache, UnitOfWorkFactory
+
+
+class ProductService:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, cache: ProductCache) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._cache = cache
+
+    async def get(self, product_id: UUID) -> Product:
+        cached = self._cache.get(product_id)
+        if cached is not None:
+            return cached
+        async with self._uow() as uow:
+            product = await uow.products.get(product_id)
+        if product is None:
+            raise ProductNotFound(product_id)
+        self._cache.put(product)
+        return product
+
+    async def list(self, limit: int, offset: int) -> ProductPage:
+        async with self._uow() as uow:
+            return await uow.products.list(limit, offset)
+
+    async def create(self, draft: ProductDraft) -> Product:
+        product = Product.new(draft, self._clock.now())
+        async with self._uow() as uow:
+            await uow.products.add(product)
+            await uow.commit()
+        return product
+
+    async def update(self, product_id: UUID, changes: dict[str, Any]) -> tuple[Product, bool]:
+        """Applies the changes; when something changed, the subscribers' notification is
+        written in the same transaction (the outbox) so it cannot be lost.
+
+        Returns the product and whether a notification was written.
+        """
+        now = self._clock.now()
+        async with self._uow() as uow:
+            current = await uow.products.get(product_id)
+            if current is None:
+                raise ProductNotFound(product_id)
+            updated, diff = current.apply(changes, now)
+            if not diff:
+                return current, False
+            await uow.products.update(updated)
+            notify = await uow.subscriptions.count_for_product(product_id) > 0
+            if notify:
+                await uow.notifications.add(
+                    Notification(
+                        id=uuid4(),
+                        product_id=product_id,
+                        status=NotificationStatus.PENDING,
+                        changes=diff,
+                        recipients=0,
+                        attempts=0,
+                        provider_message_id=None,
+                        last_error=None,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            await uow.commit()
+        self._cache.invalidate(product_id)
+        return updated, notify
+
+    async def delete(self, product_id: UUID) -> None:
+        async with self._uow() as uow:
+            if not await uow.products.delete(product_id):
+                raise ProductNotFound(product_id)
+            await uow.commit()
+        self._cache.invalidate(product_id)

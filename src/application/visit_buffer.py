@@ -1,0 +1,141 @@
+"""Write-behind buffer for visits: the product page hands a visit over and never waits for the DB."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from uuid import UUID
+
+from domain.visit import Visit
+from ports.services import Metrics, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+class VisitBuffer:
+    """Bounded in-process buffer flushed every ``interval_s`` or every ``batch_size`` visits.
+
+    A failed flush keeps the visits and retries with exponential backoff; past ``max_size``
+    the oldest visits are dropped and counted. ``close()`` flushes everything (graceful stop).
+    Visits stay findable (for engagement beacons) until their flush has committed.
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        metrics: Metrics,
+        *,
+        interval_s: float = 0.1,
+        batch_size: int = 1000,
+        max_size: int = 100_000,
+        max_backoff_s: float = 30.0,
+        on_flushed: Callable[[int], None] | None = None,
+    ) -> None:
+        self._uow = uow
+        self._metrics = metrics
+        self._interval_s = interval_s
+        self._batch_size = batch_size
+        self._max_size = max_size
+        self._max_backoff_s = max_backoff_s
+        self._on_flushed = on_flushed
+        self._pending: dict[UUID, Visit] = {}
+        self._in_flight: dict[UUID, Visit] = {}
+        self._late_durations: dict[UUID, int] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def __len__(self) -> int:
+        return len(self._pending) + len(self._in_flight)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="visit-buffer")
+
+    def add(self, visit: Visit) -> None:
+        if len(self) >= self._max_size and self._pending:
+            oldest = next(iter(self._pending))
+            del self._pending[oldest]
+            self._metrics.increment("visits_dropped")
+        self._pending[visit.id] = visit
+        if len(self._pending) >= self._batch_size:
+            self._wake.set()
+
+    def update_duration(self, visit_id: UUID, duration_ms: int) -> bool:
+        if (visit := self._pending.get(visit_id)) is not None:
+            if visit.duration_ms is None or duration_ms > visit.duration_ms:
+                self._pending[visit_id] = replace(visit, duration_ms=duration_ms)
+            return True
+        if visit_id in self._in_flight:
+            # Being written right now: apply it once the batch has committed.
+            self._late_durations[visit_id] = max(duration_ms, self._late_durations.get(visit_id, 0))
+            return True
+        return False
+
+    async def flush(self) -> int:
+        """Writes everything buffered now; returns how many visits were written."""
+        written = 0
+        while self._pending:
+            written += await self._flush_batch()
+        return written
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        backoff = self._interval_s
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if self._closing:
+                return
+            try:
+                await self.flush()
+                backoff = self._interval_s
+            except Exception:
+                backoff = min(max(backoff * 2, 0.5), self._max_backoff_s)
+                self._metrics.increment("visit_flush_failures")
+                log.exception("visit flush failed; %d visits kept, retry in %.1fs", len(self), backoff)
+
+    async def _flush_batch(self) -> int:
+        ids = list(self._pending)[: self._batch_size]
+        batch = [self._pending.pop(visit_id) for visit_id in ids]
+        self._in_flight.update((v.id, v) for v in batch)
+        try:
+            async with self._uow() as uow:
+                await uow.visits.add_many(batch)
+                await uow.commit()
+        except BaseException:
+            # Put them back in front, in order, to retry.
+            self._pending = {**{v.id: v for v in batch}, **self._pending}
+            for visit in batch:
+                if (duration := self._late_durations.pop(visit.id, None)) is not None:
+                    self.update_duration(visit.id, duration)
+            raise
+        finally:
+            for visit in batch:
+                self._in_flight.pop(visit.id, None)
+        await self._apply_late_durations({v.id for v in batch})
+        self._metrics.increment("visits_written", len(batch))
+        if self._on_flushed is not None:
+            self._on_flushed(len(batch))
+        return len(batch)
+
+    async def _apply_late_durations(self, ids: set[UUID]) -> None:
+        late = {vid: self._late_durations.pop(vid) for vid in ids & self._late_durations.keys()}
+        if not late:
+            return
+        async with self._uow() as uow:
+            for visit_id, duration in late.items():
+                await uow.visits.record_duration(visit_id, duration)
+            await uow.commit()

@@ -1,0 +1,62 @@
+"""Visit: one anonymous view of a product page, identified only by a keyed visitor hash."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import date, datetime
+from uuid import UUID
+
+from domain.errors import InvalidValue
+
+MAX_DURATION_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class UserAgentInfo:
+    """What we keep of a User-Agent: coarse families, never the string itself."""
+
+    is_bot: bool
+    browser: str
+    os: str
+    device: str  # "desktop" | "mobile" | "tablet" | "bot" | "other"
+
+
+@dataclass(frozen=True)
+class Visit:
+    id: UUID
+    product_id: UUID
+    visitor_hash: bytes
+    occurred_at: datetime
+    browser: str
+    os: str
+    device: str
+    duration_ms: int | None = None
+
+    @property
+    def day(self) -> date:
+        return self.occurred_at.date()
+
+
+def normalise_ip(raw: str) -> str:
+    """Canonical text of an address so one visitor gets one hash.
+
+    IPv4-mapped IPv6 (``::ffff:1.2.3.4``) becomes the IPv4 address, IPv6 is compressed and
+    lower-cased, and a zone index (``fe80::1%eth0``) is dropped.
+    """
+    text = raw.strip().split("%", 1)[0]
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError as exc:
+        raise InvalidValue("ip", "not an IP address") from exc
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return address.compressed
+
+
+def validate_duration(duration_ms: int) -> int:
+    if not 0 < duration_ms <= MAX_DURATION_MS:
+        raise InvalidValue("duration_ms", f"must be > 0 and <= {MAX_DURATION_MS}")
+    return duration_ms

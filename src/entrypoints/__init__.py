@@ -1,0 +1,1 @@
+"""Composition and delivery: settings, the container, HTTP API, worker, scheduler and CLI."""

@@ -1,0 +1,111 @@
+"""The `footfall` command: serve, worker, scheduler, aggregate, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+
+from entrypoints.container import build_container
+from entrypoints.logs import configure_logging
+from entrypoints.settings import Settings, SettingsError, load
+
+log = logging.getLogger("footfall")
+
+
+def _settings() -> Settings:
+    try:
+        return load()
+    except SettingsError as exc:
+        sys.exit(f"footfall: {exc}")
+
+
+def migrate(_: argparse.Namespace) -> None:
+    settings = _settings()
+    build_container(settings).migrate()
+    print("database schema is up to date")
+
+
+def serve(_: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = _settings()
+    if settings.is_sqlite:
+        build_container(settings).migrate()
+    if settings.admin_token_generated:
+        # Every server process must accept the same token.
+        os.environ["FOOTFALL_ADMIN_TOKEN"] = settings.admin_token
+        print(f"admin token (generated; set FOOTFALL_ADMIN_TOKEN to choose one): {settings.admin_token}")
+    print(f"Footfall API on {settings.public_url}  docs: {settings.public_url}/schema/swagger")
+    if settings.embedded:
+        print("embedded mode: in-process broker, worker and schedule"
+              + ("" if settings.sendgrid_api_key else "; e-mails are written to the log"))
+    sys.stdout.flush()
+    uvicorn.run(
+        "entrypoints.http.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.web_concurrency,
+        # Raw client IPs must not reach logs, and X-Forwarded-For is ours to judge.
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def worker(args: argparse.Namespace) -> None:
+    settings = _settings()
+    if settings.embedded:
+        sys.exit("footfall worker needs FOOTFALL_BROKER_URL (without it, `footfall serve` runs the worker)")
+    os.execvp(
+        sys.executable,
+        [
+            sys.executable, "-m", "dramatiq", "entrypoints.worker.app",
+            "--processes", str(args.processes), "--threads", str(args.threads),
+        ],
+    )
+
+
+def scheduler(_: argparse.Namespace) -> None:
+    from entrypoints.scheduler import run_scheduler
+
+    asyncio.run(run_scheduler(build_container(_settings())))
+
+
+def aggregate(_: argparse.Namespace) -> None:
+    async def run() -> None:
+        container = build_container(_settings())
+        started = time.perf_counter()
+        report = await container.analytics_service().update_analytics()
+        await container.engine().dispose()
+        print(
+            f"aggregated {report.visits_processed} visits in {time.perf_counter() - started:.3f}s"
+            f" ({report.visits_deleted} expired visits deleted)"
+        )
+
+    asyncio.run(run())
+
+
+def main(argv: list[str] | None = None) -> None:
+    configure_logging()
+    parser = argparse.ArgumentParser(prog="footfall", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="the HTTP API (embedded worker and schedule without a broker)").set_defaults(run=serve)
+    worker_parser = commands.add_parser("worker", help="Dramatiq workers on FOOTFALL_BROKER_URL")
+    worker_parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    worker_parser.add_argument("--threads", type=int, default=4)
+    worker_parser.set_defaults(run=worker)
+    commands.add_parser("scheduler", help="the periodic aggregation schedule").set_defaults(run=scheduler)
+    commands.add_parser("aggregate", help="one aggregation run now, then exit").set_defaults(run=aggregate)
+    commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=migrate)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

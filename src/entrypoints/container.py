@@ -1,0 +1,142 @@
+"""The one composition root: the only module that names adapters.
+
+Read it as a wiring diagram. Tests swap any port with ``container.<name>.override(fake)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio
+from dependency_injector import containers, providers
+from prometheus_client import CollectorRegistry
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.clock import SystemClock
+from adapters.dramatiq.queue import DramatiqJobQueue, build_broker, ping
+from adapters.hashing import DailySaltHasher, SecretHasher
+from adapters.log_email import LogEmailSender
+from adapters.metrics import PrometheusMetrics
+from adapters.product_cache import TTLProductCache
+from adapters.salts import FileSaltStore, RedisSaltStore
+from adapters.sendgrid.sender import SendGridEmailSender
+from adapters.sqlalchemy.engine import create_engine
+from adapters.sqlalchemy.migrate import upgrade
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.user_agents import LibraryUserAgentClassifier
+from application.analytics import AnalyticsService
+from application.notifications import NotificationService, SubscriptionService
+from application.products import ProductService
+from application.triggers import AggregationTrigger
+from application.visit_buffer import VisitBuffer
+from application.visits import VisitService
+from entrypoints.settings import Settings
+
+
+def _salt_store(settings: Settings) -> Any:
+    if settings.broker_url:
+        return RedisSaltStore(
+            redis.asyncio.Redis.from_url(settings.broker_url), prefix=f"{settings.redis_prefix}:salt:"
+        )
+    return FileSaltStore(settings.data_dir / "footfall.salts")
+
+
+def _hasher(settings: Settings, salts: Any) -> Any:
+    if settings.hash_rotation == "none":
+        return SecretHasher(settings.hash_secret)
+    return DailySaltHasher(salts)
+
+
+def _email_sender(settings: Settings) -> Any:
+    if settings.sendgrid_api_key:
+        return SendGridEmailSender(
+            settings.sendgrid_api_key, settings.sendgrid_host, settings.email_from
+        )
+    return LogEmailSender()
+
+
+def _unsubscribe_url(settings: Settings) -> str:
+    return settings.public_url + "/api/subscriptions/{token}"
+
+
+async def _database_ready(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+
+    # Infrastructure: one of each per container (a container lives on one event loop).
+    clock = providers.Singleton(SystemClock)
+    registry = providers.Singleton(CollectorRegistry)
+    metrics = providers.Singleton(PrometheusMetrics, registry)
+    engine = providers.Singleton(create_engine, settings.provided.database_url)
+    uow = providers.Factory(SqlAlchemyUnitOfWork, engine)
+    broker = providers.Singleton(
+        build_broker, settings.provided.broker_url, settings.provided.redis_prefix
+    )
+    job_queue = providers.Singleton(
+        DramatiqJobQueue, broker, settings.provided.broker_url, settings.provided.redis_prefix
+    )
+    salts = providers.Singleton(_salt_store, settings)
+    hasher = providers.Singleton(_hasher, settings, salts)
+    classifier = providers.Singleton(LibraryUserAgentClassifier)
+    product_cache = providers.Singleton(TTLProductCache, settings.provided.product_cache_ttl_s)
+    email_sender = providers.Singleton(_email_sender, settings)
+
+    # Use cases.
+    aggregation_trigger = providers.Singleton(AggregationTrigger, job_queue, metrics)
+    visit_buffer = providers.Singleton(
+        VisitBuffer,
+        uow.provider,
+        metrics,
+        interval_s=settings.provided.visit_flush_interval_s,
+        max_size=settings.provided.visit_buffer_max,
+        on_flushed=aggregation_trigger.provided.visits_written,
+    )
+    visit_service = providers.Singleton(
+        VisitService,
+        uow=uow.provider,
+        sink=visit_buffer,
+        hasher=hasher,
+        classifier=classifier,
+        clock=clock,
+        metrics=metrics,
+    )
+    product_service = providers.Singleton(ProductService, uow.provider, clock, product_cache)
+    analytics_service = providers.Singleton(
+        AnalyticsService,
+        uow.provider,
+        clock,
+        metrics,
+        salts,
+        retention_days=settings.provided.visit_retention_days,
+    )
+    subscription_service = providers.Singleton(SubscriptionService, uow.provider, clock)
+    notification_service = providers.Singleton(
+        NotificationService,
+        uow.provider,
+        clock,
+        email_sender,
+        job_queue,
+        metrics,
+        unsubscribe_url=providers.Callable(_unsubscribe_url, settings),
+    )
+
+    # Operations.
+    database_ready = providers.Callable(_database_ready, engine)
+    broker_ready = providers.Callable(ping, broker)
+    migrate = providers.Callable(upgrade, settings.provided.database_url)
+
+
+def build_container(settings: Settings, **overrides: Any) -> Container:
+    container = Container(settings=settings)
+    for name, value in overrides.items():
+        getattr(container, name).override(value)
+    return container

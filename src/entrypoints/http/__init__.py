@@ -1,0 +1,1 @@
+"""The Litestar HTTP API: app factory, tracking middleware, controllers, error table."""

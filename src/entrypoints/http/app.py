@@ -1,0 +1,123 @@
+"""The Litestar app factory: routes, dependencies from the container, lifespan duties."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, MediaType, Response, Router, get
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from entrypoints.background import Background
+from entrypoints.container import Container
+from entrypoints.embedded import EmbeddedRuntime
+from entrypoints.http.admin import (
+    AdminAnalyticsController,
+    AdminNotificationController,
+    AdminProductController,
+    bearer_guard,
+)
+from entrypoints.http.errors import HANDLERS
+from entrypoints.http.middleware import VisitTrackingMiddleware
+from entrypoints.http.public import ProductController, SubscriptionController, VisitController
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _provide(provider: Any) -> Provide:
+    # Call the provider per request so container overrides take effect.
+    return Provide(lambda: provider(), sync_to_thread=False)
+
+
+def create_app(container: Container, *, embedded_runtime: bool | None = None) -> Litestar:
+    settings = container.settings()
+    background = Background(container.notification_service())
+    embedded = EmbeddedRuntime(settings, container) if (
+        settings.embedded if embedded_runtime is None else embedded_runtime
+    ) else None
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        buffer = container.visit_buffer()
+        buffer.start()
+        background.start()
+        if embedded is not None:
+            await embedded.start()
+        try:
+            yield
+        finally:
+            await background.stop()
+            await buffer.close()  # graceful stop: every buffered visit is written
+            if embedded is not None:
+                await embedded.stop()
+            await container.engine().dispose()
+
+    @get("/health/live", tags=["operations"], include_in_schema=True)
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/health/ready", tags=["operations"])
+    async def ready() -> Response[dict[str, Any]]:
+        database, broker = await asyncio.gather(
+            container.database_ready(), asyncio.to_thread(container.broker_ready)
+        )
+        down = [name for name, ok in (("database", database), ("broker", broker)) if not ok]
+        if down:
+            return Response(
+                {"status_code": 503, "detail": f"not ready: {', '.join(down)} unavailable"},
+                status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return Response({"status": "ready"}, status_code=HTTP_200_OK)
+
+    @get("/metrics", tags=["operations"], media_type=MediaType.TEXT)
+    async def metrics() -> Response[bytes]:
+        return Response(
+            generate_latest(container.registry()),
+            media_type=CONTENT_TYPE_LATEST,
+        )
+
+    admin = Router(
+        path="/",
+        route_handlers=[AdminProductController, AdminAnalyticsController, AdminNotificationController],
+        guards=[bearer_guard(settings.admin_token)],
+        security=[{"bearer": []}],
+    )
+    tracking = VisitTrackingMiddleware(
+        container.visit_service,
+        container.metrics,
+        settings.trusted_proxies,
+        enabled=settings.tracking_enabled,
+    )
+    return Litestar(
+        route_handlers=[
+            ProductController, VisitController, SubscriptionController, admin, live, ready, metrics
+        ],
+        dependencies={
+            "products": _provide(container.product_service),
+            "visits": _provide(container.visit_service),
+            "analytics": _provide(container.analytics_service),
+            "subscriptions": _provide(container.subscription_service),
+            "notifications": _provide(container.notification_service),
+            "trigger": _provide(container.aggregation_trigger),
+            "relay": Provide(lambda: background, sync_to_thread=False),
+        },
+        middleware=[tracking],
+        exception_handlers=HANDLERS,
+        logging_config=None,  # entrypoints.logs configures logging; Litestar must not
+        request_max_body_size=MAX_BODY_BYTES,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="Footfall",
+            version="1.0.0",
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+            ),
+        ),
+    )

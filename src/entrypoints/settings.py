@@ -1,0 +1,125 @@
+"""Configuration, read from the environment here and nowhere else (names fixed by api.md)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value Footfall cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    broker_url: str | None
+    admin_token: str
+    admin_token_generated: bool
+    hash_secret: bytes
+    hash_rotation: str
+    trusted_proxies: tuple[IPNetwork, ...]
+    sendgrid_api_key: str | None
+    sendgrid_host: str
+    email_from: str
+    host: str
+    port: int
+    web_concurrency: int
+    public_url: str
+    aggregate_every_s: float
+    visit_retention_days: int
+    visit_buffer_max: int
+    visit_flush_interval_s: float
+    product_cache_ttl_s: float
+    redis_prefix: str = "footfall"
+    tracking_enabled: bool = True
+    data_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def embedded(self) -> bool:
+        """No broker configured: worker and schedule run inside `footfall serve`."""
+        return self.broker_url is None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    try:
+        value = int(raw) if raw not in (None, "") else default
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    try:
+        return float(raw) if raw not in (None, "") else default
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _networks(raw: str) -> tuple[IPNetwork, ...]:
+    try:
+        return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in raw.split(",") if p.strip())
+    except ValueError as exc:
+        raise SettingsError(f"FOOTFALL_TRUSTED_PROXIES: {exc}") from exc
+
+
+def _secret_beside(data_dir: Path) -> bytes:
+    """The embedded default keeps a generated secret in a 0600 file next to the SQLite file."""
+    path = data_dir / "footfall.secret"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text().strip())
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("FOOTFALL_DATA_DIR") or Path.cwd())
+    rotation = env.get("FOOTFALL_HASH_ROTATION") or "daily"
+    if rotation not in ("daily", "none"):
+        raise SettingsError("FOOTFALL_HASH_ROTATION must be 'daily' or 'none'")
+    secret = env.get("FOOTFALL_HASH_SECRET")
+    token = env.get("FOOTFALL_ADMIN_TOKEN")
+    host = env.get("FOOTFALL_HOST") or "127.0.0.1"
+    port = _int(env, "FOOTFALL_PORT", 8000, minimum=1)
+    shown_host = f"[{host}]" if ":" in host else host
+    return Settings(
+        database_url=env.get("FOOTFALL_DATABASE_URL")
+        or f"sqlite+aiosqlite:///{data_dir / 'footfall.db'}",
+        broker_url=env.get("FOOTFALL_BROKER_URL") or None,
+        admin_token=token or secrets.token_urlsafe(24),
+        admin_token_generated=not token,
+        hash_secret=secret.encode() if secret else _secret_beside(data_dir),
+        hash_rotation=rotation,
+        trusted_proxies=_networks(env.get("FOOTFALL_TRUSTED_PROXIES", "")),
+        sendgrid_api_key=env.get("SENDGRID_API_KEY") or None,
+        sendgrid_host=env.get("FOOTFALL_SENDGRID_HOST") or "https://api.sendgrid.com",
+        email_from=env.get("FOOTFALL_EMAIL_FROM") or "no-reply@localhost",
+        host=host,
+        port=port,
+        web_concurrency=_int(env, "WEB_CONCURRENCY", 1, minimum=1),
+        public_url=(env.get("FOOTFALL_PUBLIC_URL") or f"http://{shown_host}:{port}").rstrip("/"),
+        aggregate_every_s=_float(env, "FOOTFALL_AGGREGATE_EVERY_S", 60.0),
+        visit_retention_days=_int(env, "FOOTFALL_VISIT_RETENTION_DAYS", 90, minimum=1),
+        visit_buffer_max=_int(env, "FOOTFALL_VISIT_BUFFER_MAX", 100_000, minimum=1),
+        visit_flush_interval_s=_float(env, "FOOTFALL_VISIT_FLUSH_INTERVAL_S", 0.1),
+        product_cache_ttl_s=_float(env, "FOOTFALL_PRODUCT_CACHE_TTL_S", 2.0),
+        redis_prefix=env.get("FOOTFALL_REDIS_PREFIX") or "footfall",
+        tracking_enabled=(env.get("FOOTFALL_BENCH_TRACKING") or "on") != "off",
+        data_dir=data_dir,
+    )

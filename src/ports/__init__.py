@@ -1,0 +1,1 @@
+"""The interfaces (typing.Protocol) the use cases need; adapters implement them."""

@@ -1,0 +1,95 @@
+"""Ports to the world outside the database: time, hashing keys, user agents, jobs, e-mail, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Protocol
+from uuid import UUID
+
+from domain.notification import EmailMessage
+from domain.product import Product
+from domain.visit import UserAgentInfo, Visit
+from ports.repositories import UnitOfWork
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC."""
+
+
+class SaltStore(Protocol):
+    async def salt_for(self, day: date) -> bytes:
+        """The day's random salt, created once and shared by every process; gone after the day."""
+
+    async def forget_before(self, day: date) -> None:
+        """Destroys the salts of the days before ``day``."""
+
+
+class VisitorHasher(Protocol):
+    async def visitor_hash(self, normalised_ip: str, at: datetime) -> bytes: ...
+
+
+class UserAgentClassifier(Protocol):
+    def classify(self, user_agent: str) -> UserAgentInfo: ...
+
+
+class VisitSink(Protocol):
+    """Where tracked visits go: a write-behind buffer in production."""
+
+    def add(self, visit: Visit) -> None:
+        """Must not wait on I/O: the product page is waiting."""
+
+    def update_duration(self, visit_id: UUID, duration_ms: int) -> bool:
+        """True when the visit was still buffered (and now carries the larger duration)."""
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, job: str, *args: str) -> None:
+        """Raises QueueUnavailable when the broker cannot take the message."""
+
+    async def enqueue_coalesced(self, job: str) -> bool:
+        """Enqueues unless one such job is already pending; True when it enqueued."""
+
+    async def release(self, job: str) -> None:
+        """Called by the job when it starts: the next trigger may enqueue again."""
+
+
+class QueueUnavailable(Exception):
+    """The broker did not accept a message; the caller keeps the work to retry."""
+
+
+class EmailError(Exception):
+    """Root of e-mail provider failures."""
+
+
+class TransientEmailError(EmailError):
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentEmailError(EmailError):
+    """The provider refused the request; retrying cannot help."""
+
+
+class EmailSender(Protocol):
+    async def send(self, message: EmailMessage) -> str:
+        """Sends one request; returns the provider's message id."""
+
+
+class ProductCache(Protocol):
+    def get(self, product_id: UUID) -> Product | None: ...
+
+    def put(self, product: Product) -> None: ...
+
+    def invalidate(self, product_id: UUID) -> None: ...
+
+
+class Metrics(Protocol):
+    def increment(self, name: str, amount: float = 1) -> None: ...
+
+    def observe(self, name: str, value: float) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

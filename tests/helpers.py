@@ -1,0 +1,26 @@
+"""Test helpers: settings for a temporary data directory, and user agents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from entrypoints.settings import Settings, load
+
+ADMIN_TOKEN = "test-admin-token"
+BROWSER_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36 FootfallTestAgent/7.7"
+)
+BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def make_settings(data_dir: Path, **env: Any) -> Settings:
+    values = {
+        "FOOTFALL_DATA_DIR": str(data_dir),
+        "FOOTFALL_ADMIN_TOKEN": ADMIN_TOKEN,
+        "FOOTFALL_HASH_SECRET": "test-secret",
+    }
+    values.update({key: str(value) for key, value in env.items()})
+    return load(values)

@@ -1,0 +1,66 @@
+"""Use cases wired over the in-memory adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapters.hashing import DailySaltHasher, SecretHasher
+from adapters.in_memory.repositories import InMemoryUnitOfWork, Store
+from adapters.in_memory.services import (
+    InMemoryJobQueue,
+    InMemoryMetrics,
+    InMemorySaltStore,
+    ListVisitSink,
+    ManualClock,
+    RecordingEmailSender,
+)
+from adapters.product_cache import TTLProductCache
+from adapters.user_agents import LibraryUserAgentClassifier
+from application.analytics import AnalyticsService
+from application.notifications import NotificationService, SubscriptionService
+from application.products import ProductService
+from application.visits import VisitService
+
+
+@dataclass
+class World:
+    rotation: str = "daily"
+    store: Store = field(default_factory=Store)
+    clock: ManualClock = field(default_factory=ManualClock)
+    salts: InMemorySaltStore = field(default_factory=InMemorySaltStore)
+    sink: ListVisitSink = field(default_factory=ListVisitSink)
+    queue: InMemoryJobQueue = field(default_factory=InMemoryJobQueue)
+    sender: RecordingEmailSender = field(default_factory=RecordingEmailSender)
+    metrics: InMemoryMetrics = field(default_factory=InMemoryMetrics)
+
+    def uow(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self.store)
+
+    def products(self) -> ProductService:
+        return ProductService(self.uow, self.clock, TTLProductCache(ttl_s=0))
+
+    def visits(self) -> VisitService:
+        hasher = SecretHasher(b"secret") if self.rotation == "none" else DailySaltHasher(self.salts)
+        return VisitService(
+            uow=self.uow, sink=self.sink, hasher=hasher, classifier=LibraryUserAgentClassifier(),
+            clock=self.clock, metrics=self.metrics,
+        )
+
+    def analytics(self) -> AnalyticsService:
+        return AnalyticsService(self.uow, self.clock, self.metrics, self.salts, batch_size=7)
+
+    def subscriptions(self) -> SubscriptionService:
+        return SubscriptionService(self.uow, self.clock)
+
+    def notifications(self, batch_size: int = 1000) -> NotificationService:
+        return NotificationService(
+            self.uow, self.clock, self.sender, self.queue, self.metrics,
+            unsubscribe_url="http://test/api/subscriptions/{token}", batch_size=batch_size,
+        )
+
+    async def flush(self) -> None:
+        """Writes the sink's visits as a buffer flush would."""
+        async with self.uow() as uow:
+            await uow.visits.add_many(list(self.sink.visits.values()))
+            await uow.commit()
+        self.sink.visits.clear()

@@ -1,0 +1,101 @@
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+
+from domain.analytics import PendingVisit, deltas_for, resolve_range
+from domain.errors import InvalidValue
+from domain.product import Product, ProductDraft
+from domain.visit import normalise_ip, validate_duration
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        (" 203.0.113.7 ", "203.0.113.7"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("fe80::1%eth0", "fe80::1"),
+    ],
+)
+def test_ip_addresses_are_normalised_so_one_visitor_has_one_form(raw: str, expected: str) -> None:
+    assert normalise_ip(raw) == expected
+
+
+def test_garbage_is_not_an_ip() -> None:
+    with pytest.raises(InvalidValue):
+        normalise_ip("not-an-ip")
+
+
+def draft(**overrides: object) -> ProductDraft:
+    values: dict[str, object] = {
+        "sku": "SKU-1", "name": "Lamp", "description": "", "price": "19.99", "currency": "EUR"
+    }
+    values.update(overrides)
+    return ProductDraft.create(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("price", "-0.01"),
+        ("price", "1.00001"),
+        ("price", "NaN"),
+        ("price", "1e20"),
+        ("currency", "eur"),
+        ("name", "   "),
+        ("sku", ""),
+    ],
+)
+def test_a_draft_that_breaks_a_rule_names_the_field(field: str, value: str) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        draft(**{field: value})
+    assert caught.value.field == field
+
+
+def test_price_keeps_the_scale_it_was_given() -> None:
+    assert str(draft(price="19.90").price) == "19.90"
+
+
+def test_applying_changes_reports_only_what_changed() -> None:
+    product = Product.new(draft(), NOW)
+    later = datetime(2026, 3, 2, tzinfo=UTC)
+    updated, diff = product.apply({"price": Decimal("21.00"), "name": "Lamp"}, later)
+    assert [(c.field, c.old, c.new) for c in diff] == [("price", "19.99", "21.00")]
+    assert updated.updated_at == later and updated.created_at == NOW
+    unchanged, none = product.apply({"name": "Lamp"}, later)
+    assert none == [] and unchanged is product
+
+
+def test_duration_bounds() -> None:
+    assert validate_duration(86_400_000) == 86_400_000
+    for bad in (0, -1, 86_400_001):
+        with pytest.raises(InvalidValue):
+            validate_duration(bad)
+
+
+def test_range_defaults_to_the_last_30_days_and_is_bounded() -> None:
+    today = date(2026, 3, 31)
+    assert resolve_range(None, None, today) == (date(2026, 3, 2), today)
+    assert resolve_range(date(2026, 1, 1), date(2026, 12, 31), today)[1] == date(2026, 12, 31)
+    with pytest.raises(InvalidValue):
+        resolve_range(date(2025, 1, 1), date(2026, 1, 2), today)
+    with pytest.raises(InvalidValue):
+        resolve_range(date(2026, 2, 2), date(2026, 2, 1), today)
+
+
+def test_deltas_count_new_visits_and_only_the_growth_of_durations() -> None:
+    product, day = uuid4(), date(2026, 3, 1)
+    batch = [
+        PendingVisit(uuid4(), product, day, b"a", counted=False, aggregated_duration_ms=None, duration_ms=None),
+        PendingVisit(uuid4(), product, day, b"a", counted=False, aggregated_duration_ms=None, duration_ms=500),
+        PendingVisit(uuid4(), product, day, b"b", counted=True, aggregated_duration_ms=1000, duration_ms=1500),
+    ]
+    delta = deltas_for(batch)[(product, day)]
+    assert (delta.visits, delta.durations, delta.duration_total_ms) == (2, 1, 1000)
+    assert delta.new_hashes == {b"a"}
