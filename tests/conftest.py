@@ -45,6 +45,14 @@ async def _drop_database(name: str) -> None:
         await connection.close()
 
 
+def _run(coroutine: object) -> None:
+    """asyncio.run in a thread of its own, so it also works under a running event loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()  # type: ignore[arg-type]
+
+
 def _pg_url(name: str) -> str:
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     return f"{base}/{name}"
@@ -57,13 +65,13 @@ def postgres_database() -> Iterator[str]:
 
     name = f"footfall_test_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_create_database(name))
+        _run(_create_database(name))
     except Exception as exc:
         _unavailable("PostgreSQL", exc)
     url = _pg_url(name)
     upgrade(url)
     yield url
-    asyncio.run(_drop_database(name))
+    _run(_drop_database(name))
 
 
 @pytest.fixture
@@ -73,13 +81,13 @@ def fresh_postgres() -> Iterator[str]:
 
     name = f"footfall_test_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_create_database(name))
+        _run(_create_database(name))
     except Exception as exc:
         _unavailable("PostgreSQL", exc)
     url = _pg_url(name)
     upgrade(url)
     yield url
-    asyncio.run(_drop_database(name))
+    _run(_drop_database(name))
 
 
 @pytest.fixture

@@ -267,6 +267,16 @@ class InMemoryNotificationRepository:
         ]
 
 
+def _copy(store: Store) -> Store:
+    """Copies the containers; values are frozen, except StoredVisit, which is copied too."""
+    work = copy.copy(store)
+    for name, value in vars(store).items():
+        if isinstance(value, dict | set):
+            setattr(work, name, copy.copy(value))
+    work.visits = {key: replace(stored) for key, stored in store.visits.items()}
+    return work
+
+
 class InMemoryUnitOfWork:
     """Works on a copy of the store; commit() publishes it, leaving without commit discards it."""
 
@@ -278,7 +288,7 @@ class InMemoryUnitOfWork:
         return self
 
     def _begin(self) -> None:
-        self._work = copy.deepcopy(self._committed)
+        self._work = _copy(self._committed)
         self.products = InMemoryProductRepository(self._work)
         self.visits = InMemoryVisitRepository(self._work)
         self.analytics = InMemoryAnalyticsRepository(self._work)

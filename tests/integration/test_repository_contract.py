@@ -1,0 +1,168 @@
+"""One contract, three implementations: the in-memory fakes must behave like the databases."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+
+from domain.analytics import DailyDelta
+from domain.errors import DuplicateSku
+from domain.notification import Notification, NotificationStatus, Subscription
+from domain.product import FieldChange, Product, ProductDraft
+from domain.visit import Visit
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+
+
+def product(sku: str = "SKU-1", price: str = "19.90", at: datetime = NOW) -> Product:
+    draft = ProductDraft.create(sku=sku, name="Lamp", description="Warm", price=price, currency="EUR")
+    return Product.new(draft, at)
+
+
+def visit(product_id, when=NOW, visitor=b"v" * 32) -> Visit:  # type: ignore[no-untyped-def]
+    return Visit(uuid4(), product_id, visitor, when, "Chrome", "Linux", "desktop")
+
+
+async def test_products_round_trip_exactly_and_skus_are_unique(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    lamp = product()
+    async with uow_factory() as uow:
+        await uow.products.add(lamp)
+        await uow.commit()
+    async with uow_factory() as uow:
+        stored = await uow.products.get(lamp.id)
+    assert stored == lamp and stored.price == Decimal("19.90") and str(stored.price) == "19.90"
+    assert stored.created_at.tzinfo is not None
+    async with uow_factory() as uow:
+        with pytest.raises(DuplicateSku):
+            await uow.products.add(product())
+        # The transaction is still usable after the violation.
+        await uow.products.add(other := product("SKU-2", at=NOW + timedelta(seconds=1)))
+        await uow.commit()
+    async with uow_factory() as uow:
+        with pytest.raises(DuplicateSku):
+            await uow.products.update(replace(other, sku="SKU-1"))
+        page = await uow.products.list(limit=1, offset=1)
+        assert page.total == 2 and [p.sku for p in page.items] == ["SKU-2"]
+        assert await uow.products.delete(lamp.id)
+        assert not await uow.products.delete(lamp.id)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.products.get(lamp.id) is None
+
+
+async def test_leaving_without_commit_rolls_back(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    lamp = product()
+    async with uow_factory() as uow:
+        await uow.products.add(lamp)
+    async with uow_factory() as uow:
+        assert await uow.products.get(lamp.id) is None
+
+
+async def test_visits_queue_for_aggregation_and_durations_only_grow(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    pid = uuid4()
+    first, second = visit(pid), visit(pid, NOW + timedelta(seconds=1))
+    async with uow_factory() as uow:
+        await uow.visits.add_many([first, second])
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.visits.record_duration(first.id, 3000)
+        assert await uow.visits.record_duration(first.id, 1000)  # smaller: ignored, still known
+        assert not await uow.visits.record_duration(uuid4(), 1000)
+        await uow.commit()
+    async with uow_factory() as uow:
+        pending = await uow.visits.claim_pending(10)
+        assert [(p.id, p.counted, p.duration_ms, p.day) for p in pending] == [
+            (first.id, False, 3000, date(2026, 3, 1)),
+            (second.id, False, None, date(2026, 3, 1)),
+        ]
+        await uow.visits.mark_aggregated(pending)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.visits.claim_pending(10) == []
+        await uow.visits.record_duration(first.id, 5000)  # a late beacon: pending again
+        await uow.commit()
+    async with uow_factory() as uow:
+        [late] = await uow.visits.claim_pending(10)
+        assert (late.id, late.counted, late.aggregated_duration_ms, late.duration_ms) == (
+            first.id, True, 3000, 5000
+        )
+        await uow.visits.mark_aggregated([late])
+        assert await uow.visits.delete_aggregated_before(NOW + timedelta(days=1)) == 2
+        await uow.commit()
+
+
+async def test_visitor_hashes_are_insert_if_absent_and_deltas_add_up(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    lamp = product()
+    day = date(2026, 3, 1)
+    async with uow_factory() as uow:
+        await uow.products.add(lamp)
+        new = await uow.analytics.add_visitor_hashes([(lamp.id, day, b"a"), (lamp.id, day, b"b")])
+        assert new == {(lamp.id, day): 2}
+        again = await uow.analytics.add_visitor_hashes([(lamp.id, day, b"a"), (lamp.id, day + timedelta(days=1), b"a")])
+        assert again == {(lamp.id, day + timedelta(days=1)): 1}
+        for _ in range(2):
+            await uow.analytics.apply_deltas(
+                {(lamp.id, day): DailyDelta(visits=3, unique_visitors=1, durations=1, duration_total_ms=700)}
+            )
+        await uow.analytics.set_as_of(NOW)
+        await uow.analytics.set_as_of(NOW - timedelta(hours=1))  # never moves back
+        await uow.commit()
+    async with uow_factory() as uow:
+        [row] = await uow.analytics.daily(lamp.id, day, day)
+        assert (row.visits, row.unique_visitors, row.durations, row.duration_total_ms) == (6, 2, 2, 1400)
+        assert await uow.analytics.unique_visitors(lamp.id, day, day + timedelta(days=1)) == 2
+        assert await uow.analytics.as_of() == NOW
+        [popular] = await uow.analytics.popular(day, day, 5)
+        assert (popular.product_id, popular.visits, popular.unique_visitors) == (lamp.id, 6, 2)
+
+
+async def test_notifications_freeze_recipients_in_batches(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    lamp = product()
+    note = Notification(
+        uuid4(), lamp.id, NotificationStatus.PENDING, [FieldChange("name", "a", "b")], 0, 0,
+        None, None, NOW, NOW,
+    )
+    async with uow_factory() as uow:
+        await uow.products.add(lamp)
+        for n in range(5):
+            await uow.subscriptions.add(Subscription(uuid4(), lamp.id, f"u{n}@example.com", f"t{n}", NOW))
+        again = await uow.subscriptions.add(Subscription(uuid4(), lamp.id, "u0@example.com", "x", NOW))
+        assert again.token == "t0"
+        assert await uow.subscriptions.count_for_product(lamp.id) == 5
+        await uow.notifications.add(note)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.notifications.unenqueued(10) == [note.id]
+        await uow.notifications.mark_enqueued(note.id, NOW)
+        assert await uow.notifications.unenqueued(10) == []
+        assert await uow.notifications.lease(note.id, NOW, NOW + timedelta(minutes=5))
+        assert not await uow.notifications.lease(note.id, NOW, NOW + timedelta(minutes=5))
+        assert await uow.notifications.snapshot_recipients(note.id, 2) == 5
+        await uow.commit()
+    async with uow_factory() as uow:
+        await uow.subscriptions.add(Subscription(uuid4(), lamp.id, "late@example.com", "late", NOW))
+        assert await uow.notifications.snapshot_recipients(note.id, 2) == 5  # frozen once
+        batches = await uow.notifications.unsent_batches(note.id)
+        assert [len(b) for _, b in batches] == [2, 2, 1]
+        await uow.notifications.mark_batch_sent(note.id, batches[0][0], "m-1", NOW)
+        # Whoever unsubscribes after the snapshot drops out of the unsent batches.
+        assert await uow.subscriptions.delete_by_token(batches[-1][1][0].token)
+        assert not await uow.subscriptions.delete_by_token(batches[-1][1][0].token)
+        await uow.commit()
+    async with uow_factory() as uow:
+        remaining = await uow.notifications.unsent_batches(note.id)
+        assert [len(b) for _, b in remaining] == [2]
+        assert await uow.notifications.sent_message_ids(note.id) == ["m-1"]
+        await uow.notifications.save(replace(note, status=NotificationStatus.SENT, recipients=5))
+        await uow.notifications.release(note.id)
+        assert await uow.notifications.lease(note.id, NOW, NOW + timedelta(minutes=5))
+        await uow.commit()
+    async with uow_factory() as uow:
+        [listed] = await uow.notifications.list(lamp.id, NotificationStatus.SENT, 10)
+        assert listed.recipients == 5 and listed.changes == note.changes
+        assert await uow.notifications.list(None, NotificationStatus.FAILED, 10) == []
