@@ -36,7 +36,8 @@ class EmbeddedRuntime:
     async def start(self) -> None:
         broker = self._api.broker()
         register_actors(broker, self._worker_container)
-        self._worker = Worker(broker, worker_threads=2)
+        # A short poll timeout lets a graceful stop finish quickly.
+        self._worker = Worker(broker, worker_threads=2, worker_timeout=250)
         self._worker.start()
         self._scheduler = build_scheduler(self._api, relay=False)
         self._scheduler.start()
