@@ -38,10 +38,17 @@ class Expected:
 async def play(world: Any, scenario: list[tuple[Any, ...]]) -> tuple[list[UUID], Expected]:
     """Runs the scenario through the real use cases; returns products and the plain answer."""
     products = [
-        (await world.products().create(ProductDraft.create(
-            sku=f"sku-{i}-{id(scenario)}-{datetime.now(UTC).timestamp()}", name=f"P{i}",
-            description="", price="1", currency="EUR",
-        ))).id
+        (
+            await world.products().create(
+                ProductDraft.create(
+                    sku=f"sku-{i}-{id(scenario)}-{datetime.now(UTC).timestamp()}",
+                    name=f"P{i}",
+                    description="",
+                    price="1",
+                    currency="EUR",
+                )
+            )
+        ).id
         for i in range(3)
     ]
     world.clock.current = DAY0
@@ -77,7 +84,9 @@ async def play(world: Any, scenario: list[tuple[Any, ...]]) -> tuple[list[UUID],
 async def check(world: Any, products: list[UUID], expected: Expected) -> None:
     analytics = world.analytics()
     for product in products:
-        report = await analytics.product_analytics(product, DAY0.date(), DAY0.date() + timedelta(days=14))
+        report = await analytics.product_analytics(
+            product, DAY0.date(), DAY0.date() + timedelta(days=14)
+        )
         days = {d.day: d for d in report.daily}
         for day, row in days.items():
             key = (product, day)

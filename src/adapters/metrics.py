@@ -26,7 +26,8 @@ class PrometheusMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self._counters = {
-            name: Counter(f"footfall_{name}", doc, registry=registry) for name, doc in COUNTERS.items()
+            name: Counter(f"footfall_{name}", doc, registry=registry)
+            for name, doc in COUNTERS.items()
         }
         self._histograms = {
             name: Histogram(f"footfall_{name}", doc, registry=registry)

@@ -9,7 +9,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ class RedisSaltStore:
 
     async def salt_for(self, day: date) -> bytes:
         key = f"{self._prefix}{day.isoformat()}"
-        end_of_day = datetime.combine(day + timedelta(days=1), time(), tzinfo=timezone.utc)
-        ttl = max(int((end_of_day + GRACE - datetime.now(timezone.utc)).total_seconds()), 1)
+        end_of_day = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+        ttl = max(int((end_of_day + GRACE - datetime.now(UTC)).total_seconds()), 1)
         await self._redis.set(key, secrets.token_bytes(SALT_BYTES), nx=True, ex=ttl)
         salt = await self._redis.get(key)
         if salt is None:  # expired between the two calls: only at the very end of the day

@@ -36,7 +36,9 @@ class LibraryUserAgentClassifier:
 
 def _device_class(user_agent: str) -> str:
     lowered = user_agent.lower()
-    if any(word in lowered for word in TABLETS) or ("android" in lowered and "mobile" not in lowered):
+    if any(word in lowered for word in TABLETS) or (
+        "android" in lowered and "mobile" not in lowered
+    ):
         return "tablet"
     if any(word in lowered for word in MOBILES):
         return "mobile"

@@ -110,11 +110,11 @@ class NotificationService:
             relayed += 1
         return relayed
 
-    async def list(
+    async def search(
         self, product_id: UUID | None, status: NotificationStatus | None, limit: int = 100
     ) -> list[Notification]:
         async with self._uow() as uow:
-            return await uow.notifications.list(product_id, status, limit)
+            return await uow.notifications.search(product_id, status, limit)
 
     async def send_product_update_email(self, notification_id: UUID) -> None:
         """Sends every batch of the notification that the provider has not accepted yet.
@@ -134,7 +134,9 @@ class NotificationService:
                 notification_id, self._batch_size
             )
             notification = replace(
-                notification, attempts=notification.attempts + 1, recipients=recipients,
+                notification,
+                attempts=notification.attempts + 1,
+                recipients=recipients,
                 updated_at=now,
             )
             await uow.notifications.save(notification)

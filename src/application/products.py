@@ -28,9 +28,9 @@ class ProductService:
         self._cache.put(product)
         return product
 
-    async def list(self, limit: int, offset: int) -> ProductPage:
+    async def page(self, limit: int, offset: int) -> ProductPage:
         async with self._uow() as uow:
-            return await uow.products.list(limit, offset)
+            return await uow.products.page(limit, offset)
 
     async def create(self, draft: ProductDraft) -> Product:
         product = Product.new(draft, self._clock.now())

@@ -22,7 +22,7 @@ class AggregationTrigger:
         self._metrics = metrics
         self._min_interval_s = min_interval_s
         self._last = float("-inf")
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[bool] | None = None
 
     def visits_written(self, count: int) -> None:
         now = time.monotonic()

@@ -1,4 +1,4 @@
-"""Write-behind buffer for visits: the product page hands a visit over and never waits for the DB."""
+"""Write-behind buffer for visits: the product page hands a visit over, never waits on the DB."""
 
 from __future__ import annotations
 
@@ -105,7 +105,9 @@ class VisitBuffer:
             except Exception:
                 backoff = min(max(backoff * 2, 0.5), self._max_backoff_s)
                 self._metrics.increment("visit_flush_failures")
-                log.exception("visit flush failed; %d visits kept, retry in %.1fs", len(self), backoff)
+                log.exception(
+                    "visit flush failed; %d visits kept, retry in %.1fs", len(self), backoff
+                )
 
     async def _flush_batch(self) -> int:
         ids = list(self._pending)[: self._batch_size]

@@ -1,4 +1,4 @@
-"""VisitService: turns an (IP, User-Agent) pair into an anonymous Visit, and takes engagement beacons."""
+"""VisitService: turns (IP, User-Agent) into an anonymous Visit; takes engagement beacons."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from uuid import UUID, uuid4
 
 from domain.errors import VisitNotFound
 from domain.visit import Visit, normalise_ip, validate_duration
-from ports.services import Clock, Metrics, UnitOfWorkFactory, UserAgentClassifier, VisitorHasher, VisitSink
+from ports.services import (
+    Clock,
+    Metrics,
+    UnitOfWorkFactory,
+    UserAgentClassifier,
+    VisitorHasher,
+    VisitSink,
+)
 
 log = logging.getLogger(__name__)
 

@@ -38,11 +38,15 @@ def serve(_: argparse.Namespace) -> None:
     if settings.admin_token_generated:
         # Every server process must accept the same token.
         os.environ["FOOTFALL_ADMIN_TOKEN"] = settings.admin_token
-        print(f"admin token (generated; set FOOTFALL_ADMIN_TOKEN to choose one): {settings.admin_token}")
+        print(
+            f"admin token (generated; set FOOTFALL_ADMIN_TOKEN to fix one): {settings.admin_token}"
+        )
     print(f"Footfall API on {settings.public_url}  docs: {settings.public_url}/schema/swagger")
     if settings.embedded:
-        print("embedded mode: in-process broker, worker and schedule"
-              + ("" if settings.sendgrid_api_key else "; e-mails are written to the log"))
+        print(
+            "embedded mode: in-process broker, worker and schedule"
+            + ("" if settings.sendgrid_api_key else "; e-mails are written to the log")
+        )
     sys.stdout.flush()
     uvicorn.run(
         "entrypoints.http.asgi:app",
@@ -61,12 +65,20 @@ def serve(_: argparse.Namespace) -> None:
 def worker(args: argparse.Namespace) -> None:
     settings = _settings()
     if settings.embedded:
-        sys.exit("footfall worker needs FOOTFALL_BROKER_URL (without it, `footfall serve` runs the worker)")
-    os.execvp(
+        sys.exit(
+            "footfall worker needs FOOTFALL_BROKER_URL (without one, `footfall serve` runs it)"
+        )
+    os.execvp(  # noqa: S606 - replaces this process with the Dramatiq CLI
         sys.executable,
         [
-            sys.executable, "-m", "dramatiq", "entrypoints.worker.app",
-            "--processes", str(args.processes), "--threads", str(args.threads),
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "entrypoints.worker.app",
+            "--processes",
+            str(args.processes),
+            "--threads",
+            str(args.threads),
         ],
     )
 
@@ -95,14 +107,22 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging()
     parser = argparse.ArgumentParser(prog="footfall", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="the HTTP API (embedded worker and schedule without a broker)").set_defaults(run=serve)
+    commands.add_parser(
+        "serve", help="the HTTP API (embedded worker and schedule without a broker)"
+    ).set_defaults(run=serve)
     worker_parser = commands.add_parser("worker", help="Dramatiq workers on FOOTFALL_BROKER_URL")
     worker_parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     worker_parser.add_argument("--threads", type=int, default=4)
     worker_parser.set_defaults(run=worker)
-    commands.add_parser("scheduler", help="the periodic aggregation schedule").set_defaults(run=scheduler)
-    commands.add_parser("aggregate", help="one aggregation run now, then exit").set_defaults(run=aggregate)
-    commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=migrate)
+    commands.add_parser("scheduler", help="the periodic aggregation schedule").set_defaults(
+        run=scheduler
+    )
+    commands.add_parser("aggregate", help="one aggregation run now, then exit").set_defaults(
+        run=aggregate
+    )
+    commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
+        run=migrate
+    )
     args = parser.parse_args(argv)
     args.run(args)
 

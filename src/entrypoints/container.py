@@ -37,7 +37,8 @@ from entrypoints.settings import Settings
 def _salt_store(settings: Settings) -> Any:
     if settings.broker_url:
         return RedisSaltStore(
-            redis.asyncio.Redis.from_url(settings.broker_url), prefix=f"{settings.redis_prefix}:salt:"
+            redis.asyncio.Redis.from_url(settings.broker_url),
+            prefix=f"{settings.redis_prefix}:salt:",
         )
     return FileSaltStore(settings.data_dir / "footfall.salts")
 

@@ -72,7 +72,9 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _networks(raw: str) -> tuple[IPNetwork, ...]:
     try:
-        return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in raw.split(",") if p.strip())
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False) for p in raw.split(",") if p.strip()
+        )
     except ValueError as exc:
         raise SettingsError(f"FOOTFALL_TRUSTED_PROXIES: {exc}") from exc
 

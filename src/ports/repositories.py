@@ -19,7 +19,7 @@ class ProductRepository(Protocol):
 
     async def get(self, product_id: UUID) -> Product | None: ...
 
-    async def list(self, limit: int, offset: int) -> ProductPage: ...
+    async def page(self, limit: int, offset: int) -> ProductPage: ...
 
     async def update(self, product: Product) -> None:
         """Raises DuplicateSku when the new sku is taken."""
@@ -77,7 +77,7 @@ class NotificationRepository(Protocol):
 
     async def get(self, notification_id: UUID) -> Notification | None: ...
 
-    async def list(
+    async def search(
         self, product_id: UUID | None, status: NotificationStatus | None, limit: int
     ) -> list[Notification]: ...
 

@@ -1,4 +1,4 @@
-"""Ports to the world outside the database: time, hashing keys, user agents, jobs, e-mail, metrics."""
+"""Ports beyond the database: time, hashing keys, user agents, jobs, e-mail, metrics."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -19,7 +19,13 @@ from tests.helpers import ADMIN, BOT_UA, BROWSER_UA, make_settings
 
 pytestmark = pytest.mark.integration
 
-LAMP = {"sku": "LAMP-1", "name": "Lamp", "description": "Warm light", "price": "19.99", "currency": "EUR"}
+LAMP = {
+    "sku": "LAMP-1",
+    "name": "Lamp",
+    "description": "Warm light",
+    "price": "19.99",
+    "currency": "EUR",
+}
 
 
 class PeerAddress:
@@ -99,21 +105,31 @@ async def test_status_codes_for_bad_requests(app_client) -> None:  # type: ignor
     product = await create_product(client)
     pid = product["id"]
     malformed = await client.post(
-        "/api/admin/products", content=b'{"sku": ', headers={**ADMIN, "content-type": "application/json"}
+        "/api/admin/products",
+        content=b'{"sku": ',
+        headers={**ADMIN, "content-type": "application/json"},
     )
     assert malformed.status_code == 400 and malformed.json()["detail"]
     assert (await client.post("/api/admin/products", json=LAMP, headers=ADMIN)).status_code == 409
     assert (await client.post("/api/admin/products", json=LAMP)).status_code == 401
-    wrong = await client.post("/api/admin/products", json=LAMP, headers={"Authorization": "Bearer nope"})
+    wrong = await client.post(
+        "/api/admin/products", json=LAMP, headers={"Authorization": "Bearer nope"}
+    )
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
     assert (await client.get(f"/api/products/{uuid4()}")).status_code == 404
     assert (await client.get("/api/products/not-a-uuid")).status_code == 404
-    assert (await client.patch(f"/api/admin/products/{uuid4()}", json={}, headers=ADMIN)).status_code == 404
+    assert (
+        await client.patch(f"/api/admin/products/{uuid4()}", json={}, headers=ADMIN)
+    ).status_code == 404
     assert (await client.delete(f"/api/admin/products/{uuid4()}", headers=ADMIN)).status_code == 404
-    assert (await client.patch(f"/api/admin/products/{pid}", json={"sku": None}, headers=ADMIN)).status_code == 422
+    assert (
+        await client.patch(f"/api/admin/products/{pid}", json={"sku": None}, headers=ADMIN)
+    ).status_code == 422
     big = b'{"email": "' + b"a" * (1024 * 1024) + b'@example.com"}'
     too_big = await client.post(
-        f"/api/products/{pid}/subscriptions", content=big, headers={"content-type": "application/json"}
+        f"/api/products/{pid}/subscriptions",
+        content=big,
+        headers={"content-type": "application/json"},
     )
     assert too_big.status_code == 413
     assert (await client.get("/api/products?limit=0")).status_code == 422
@@ -132,7 +148,9 @@ async def test_a_tracked_page_view_records_one_visit_and_engagement(app_client) 
     beacon = await client.post(f"/api/visits/{visit_id}/engagement", json={"duration_ms": 4200})
     assert beacon.status_code == 204
     for bad in (0, 86_400_001, "twelve", None):
-        response = await client.post(f"/api/visits/{visit_id}/engagement", json={"duration_ms": bad})
+        response = await client.post(
+            f"/api/visits/{visit_id}/engagement", json={"duration_ms": bad}
+        )
         assert response.status_code == 422 and "duration_ms" in response.text
     bot = await client.get(f"/api/products/{product['id']}", headers={"User-Agent": BOT_UA})
     assert bot.status_code == 200 and "x-visit-id" not in bot.headers
@@ -146,11 +164,21 @@ async def test_a_tracked_page_view_records_one_visit_and_engagement(app_client) 
     analytics = await client.get(f"/api/admin/products/{product['id']}/analytics", headers=ADMIN)
     assert analytics.status_code == 200
     body = analytics.json()
-    assert (body["total_visits"], body["unique_visitors"], body["avg_visit_duration_ms"]) == (1, 1, 4200)
+    assert (body["total_visits"], body["unique_visitors"], body["avg_visit_duration_ms"]) == (
+        1,
+        1,
+        4200,
+    )
     assert len(body["daily"]) == 30 and body["as_of"] is not None
     assert set(body) == {
-        "product_id", "from", "to", "total_visits", "unique_visitors", "avg_visit_duration_ms",
-        "daily", "as_of",
+        "product_id",
+        "from",
+        "to",
+        "total_visits",
+        "unique_visitors",
+        "avg_visit_duration_ms",
+        "daily",
+        "as_of",
     }
     popular = await client.get("/api/admin/analytics/popular?days=7&limit=10", headers=ADMIN)
     assert popular.json() == [
@@ -165,34 +193,48 @@ async def test_analytics_ranges_are_validated(app_client) -> None:  # type: igno
     ok = await client.get(f"{url}?from=2026-01-01&to=2026-01-03", headers=ADMIN)
     assert [d["date"] for d in ok.json()["daily"]] == ["2026-01-01", "2026-01-02", "2026-01-03"]
     assert ok.json()["avg_visit_duration_ms"] is None
-    for query, field in (("from=2026-01-05&to=2026-01-01", "from"), ("from=2024-01-01&to=2026-01-01", "to"), ("from=yesterday", "from")):
+    for query, field in (
+        ("from=2026-01-05&to=2026-01-01", "from"),
+        ("from=2024-01-01&to=2026-01-01", "to"),
+        ("from=yesterday", "from"),
+    ):
         response = await client.get(f"{url}?{query}", headers=ADMIN)
         assert response.status_code == 422 and field in response.text, query
-    assert (await client.get(f"/api/admin/products/{uuid4()}/analytics", headers=ADMIN)).status_code == 404
-    assert (await client.get("/api/admin/analytics/popular?days=0", headers=ADMIN)).status_code == 422
+    assert (
+        await client.get(f"/api/admin/products/{uuid4()}/analytics", headers=ADMIN)
+    ).status_code == 404
+    assert (
+        await client.get("/api/admin/analytics/popular?days=0", headers=ADMIN)
+    ).status_code == 422
     refresh = await client.post("/api/admin/analytics/refresh", headers=ADMIN)
     assert refresh.status_code == 202
 
 
 async def test_subscriptions_and_update_notifications(app_client) -> None:  # type: ignore[no-untyped-def]
-    client, container = app_client
+    client, _ = app_client
     pid = (await create_product(client))["id"]
     url = f"/api/products/{pid}/subscriptions"
     assert (await client.post(url, json={"email": "Ann@Example.com"})).status_code == 202
     assert (await client.post(url, json={"email": "ann@example.com"})).status_code == 202
     bad = await client.post(url, json={"email": "not-an-address"})
     assert bad.status_code == 422 and "email" in bad.text
-    assert (await client.post(f"/api/products/{uuid4()}/subscriptions", json={"email": "a@example.com"})).status_code == 404
+    assert (
+        await client.post(f"/api/products/{uuid4()}/subscriptions", json={"email": "a@example.com"})
+    ).status_code == 404
     await client.patch(f"/api/admin/products/{pid}", json={"name": "Lamp 2"}, headers=ADMIN)
     listed: list[dict[str, Any]] = []
     for _ in range(100):  # the embedded worker sends it in the background
-        listed = (await client.get(f"/api/admin/notifications?product_id={pid}", headers=ADMIN)).json()
+        listed = (
+            await client.get(f"/api/admin/notifications?product_id={pid}", headers=ADMIN)
+        ).json()
         if listed and listed[0]["status"] == "sent":
             break
         await asyncio.sleep(0.05)
     assert listed[0]["status"] == "sent" and listed[0]["recipients"] == 1
     assert listed[0]["provider_message_id"]
-    assert (await client.get("/api/admin/notifications?status=bogus", headers=ADMIN)).status_code == 422
+    assert (
+        await client.get("/api/admin/notifications?status=bogus", headers=ADMIN)
+    ).status_code == 422
     assert (await client.delete("/api/subscriptions/nope")).status_code == 404
 
 
@@ -205,15 +247,26 @@ async def test_operations_endpoints(app_client) -> None:  # type: ignore[no-unty
     schema = (await client.get("/schema/openapi.json")).json()
     paths = set(schema["paths"])
     for path in (
-        "/api/products", "/api/products/{product_id}", "/api/visits/{visit_id}/engagement",
-        "/api/products/{product_id}/subscriptions", "/api/subscriptions/{token}",
-        "/api/admin/products", "/api/admin/products/{product_id}",
-        "/api/admin/products/{product_id}/analytics", "/api/admin/analytics/popular",
-        "/api/admin/analytics/refresh", "/api/admin/notifications", "/health/live",
-        "/health/ready", "/metrics",
+        "/api/products",
+        "/api/products/{product_id}",
+        "/api/visits/{visit_id}/engagement",
+        "/api/products/{product_id}/subscriptions",
+        "/api/subscriptions/{token}",
+        "/api/admin/products",
+        "/api/admin/products/{product_id}",
+        "/api/admin/products/{product_id}/analytics",
+        "/api/admin/analytics/popular",
+        "/api/admin/analytics/refresh",
+        "/api/admin/notifications",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
     ):
         assert path in paths, path
-    analytics_params = {p["name"] for p in schema["paths"]["/api/admin/products/{product_id}/analytics"]["get"]["parameters"]}
+    analytics_params = {
+        p["name"]
+        for p in schema["paths"]["/api/admin/products/{product_id}/analytics"]["get"]["parameters"]
+    }
     assert {"from", "to"} <= analytics_params
 
 
@@ -227,26 +280,34 @@ async def test_no_raw_ip_or_user_agent_reaches_the_database_or_the_logs(
     # An untrusted peer's X-Forwarded-For is ignored; a trusted proxy's names the client.
     untrusted = await client.get(
         f"/api/products/{pid}",
-        headers={"User-Agent": BROWSER_UA, "X-Forwarded-For": "198.51.100.23", "x-test-peer": "203.0.113.77"},
+        headers={
+            "User-Agent": BROWSER_UA,
+            "X-Forwarded-For": "198.51.100.23",
+            "x-test-peer": "203.0.113.77",
+        },
     )
     trusted = await client.get(
         f"/api/products/{pid}",
-        headers={"User-Agent": BROWSER_UA, "X-Forwarded-For": "198.51.100.23", "x-test-peer": "10.1.2.3"},
+        headers={
+            "User-Agent": BROWSER_UA,
+            "X-Forwarded-For": "198.51.100.23",
+            "x-test-peer": "10.1.2.3",
+        },
     )
     assert "x-visit-id" in untrusted.headers and "x-visit-id" in trusted.headers
     await container.visit_buffer().flush()
     await container.analytics_service().update_analytics()
     async with container.engine().connect() as connection:
-        stored = {row[0] for row in await connection.exec_driver_sql("SELECT visitor_hash FROM visits")}
+        stored = {
+            row[0] for row in await connection.exec_driver_sql("SELECT visitor_hash FROM visits")
+        }
     now = datetime.now(UTC)
     hasher = container.hasher()
     assert stored == {
         await hasher.visitor_hash("203.0.113.77", now),  # untrusted peer: itself
         await hasher.visitor_hash("198.51.100.23", now),  # trusted proxy: the forwarded client
     }
-    blob = (tmp_path / "footfall.db").read_bytes()
-    for wal in tmp_path.glob("footfall.db-*"):
-        blob += wal.read_bytes()
+    blob = b"".join(path.read_bytes() for path in tmp_path.glob("footfall*"))  # noqa: ASYNC240
     logs = caplog.text
     for secret in secrets_seen:
         assert secret.encode() not in blob, secret

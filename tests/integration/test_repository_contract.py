@@ -20,7 +20,9 @@ NOW = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
 
 def product(sku: str = "SKU-1", price: str = "19.90", at: datetime = NOW) -> Product:
-    draft = ProductDraft.create(sku=sku, name="Lamp", description="Warm", price=price, currency="EUR")
+    draft = ProductDraft.create(
+        sku=sku, name="Lamp", description="Warm", price=price, currency="EUR"
+    )
     return Product.new(draft, at)
 
 
@@ -46,7 +48,7 @@ async def test_products_round_trip_exactly_and_skus_are_unique(uow_factory) -> N
     async with uow_factory() as uow:
         with pytest.raises(DuplicateSku):
             await uow.products.update(replace(other, sku="SKU-1"))
-        page = await uow.products.list(limit=1, offset=1)
+        page = await uow.products.page(limit=1, offset=1)
         assert page.total == 2 and [p.sku for p in page.items] == ["SKU-2"]
         assert await uow.products.delete(lamp.id)
         assert not await uow.products.delete(lamp.id)
@@ -89,7 +91,10 @@ async def test_visits_queue_for_aggregation_and_durations_only_grow(uow_factory)
     async with uow_factory() as uow:
         [late] = await uow.visits.claim_pending(10)
         assert (late.id, late.counted, late.aggregated_duration_ms, late.duration_ms) == (
-            first.id, True, 3000, 5000
+            first.id,
+            True,
+            3000,
+            5000,
         )
         await uow.visits.mark_aggregated([late])
         assert await uow.visits.delete_aggregated_before(NOW + timedelta(days=1)) == 2
@@ -103,18 +108,29 @@ async def test_visitor_hashes_are_insert_if_absent_and_deltas_add_up(uow_factory
         await uow.products.add(lamp)
         new = await uow.analytics.add_visitor_hashes([(lamp.id, day, b"a"), (lamp.id, day, b"b")])
         assert new == {(lamp.id, day): 2}
-        again = await uow.analytics.add_visitor_hashes([(lamp.id, day, b"a"), (lamp.id, day + timedelta(days=1), b"a")])
+        again = await uow.analytics.add_visitor_hashes(
+            [(lamp.id, day, b"a"), (lamp.id, day + timedelta(days=1), b"a")]
+        )
         assert again == {(lamp.id, day + timedelta(days=1)): 1}
         for _ in range(2):
             await uow.analytics.apply_deltas(
-                {(lamp.id, day): DailyDelta(visits=3, unique_visitors=1, durations=1, duration_total_ms=700)}
+                {
+                    (lamp.id, day): DailyDelta(
+                        visits=3, unique_visitors=1, durations=1, duration_total_ms=700
+                    )
+                }
             )
         await uow.analytics.set_as_of(NOW)
         await uow.analytics.set_as_of(NOW - timedelta(hours=1))  # never moves back
         await uow.commit()
     async with uow_factory() as uow:
         [row] = await uow.analytics.daily(lamp.id, day, day)
-        assert (row.visits, row.unique_visitors, row.durations, row.duration_total_ms) == (6, 2, 2, 1400)
+        assert (row.visits, row.unique_visitors, row.durations, row.duration_total_ms) == (
+            6,
+            2,
+            2,
+            1400,
+        )
         assert await uow.analytics.unique_visitors(lamp.id, day, day + timedelta(days=1)) == 2
         assert await uow.analytics.as_of() == NOW
         [popular] = await uow.analytics.popular(day, day, 5)
@@ -124,14 +140,26 @@ async def test_visitor_hashes_are_insert_if_absent_and_deltas_add_up(uow_factory
 async def test_notifications_freeze_recipients_in_batches(uow_factory) -> None:  # type: ignore[no-untyped-def]
     lamp = product()
     note = Notification(
-        uuid4(), lamp.id, NotificationStatus.PENDING, [FieldChange("name", "a", "b")], 0, 0,
-        None, None, NOW, NOW,
+        uuid4(),
+        lamp.id,
+        NotificationStatus.PENDING,
+        [FieldChange("name", "a", "b")],
+        0,
+        0,
+        None,
+        None,
+        NOW,
+        NOW,
     )
     async with uow_factory() as uow:
         await uow.products.add(lamp)
         for n in range(5):
-            await uow.subscriptions.add(Subscription(uuid4(), lamp.id, f"u{n}@example.com", f"t{n}", NOW))
-        again = await uow.subscriptions.add(Subscription(uuid4(), lamp.id, "u0@example.com", "x", NOW))
+            await uow.subscriptions.add(
+                Subscription(uuid4(), lamp.id, f"u{n}@example.com", f"t{n}", NOW)
+            )
+        again = await uow.subscriptions.add(
+            Subscription(uuid4(), lamp.id, "u0@example.com", "x", NOW)
+        )
         assert again.token == "t0"
         assert await uow.subscriptions.count_for_product(lamp.id) == 5
         await uow.notifications.add(note)
@@ -163,6 +191,6 @@ async def test_notifications_freeze_recipients_in_batches(uow_factory) -> None: 
         assert await uow.notifications.lease(note.id, NOW, NOW + timedelta(minutes=5))
         await uow.commit()
     async with uow_factory() as uow:
-        [listed] = await uow.notifications.list(lamp.id, NotificationStatus.SENT, 10)
+        [listed] = await uow.notifications.search(lamp.id, NotificationStatus.SENT, 10)
         assert listed.recipients == 5 and listed.changes == note.changes
-        assert await uow.notifications.list(None, NotificationStatus.FAILED, 10) == []
+        assert await uow.notifications.search(None, NotificationStatus.FAILED, 10) == []

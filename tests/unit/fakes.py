@@ -42,8 +42,12 @@ class World:
     def visits(self) -> VisitService:
         hasher = SecretHasher(b"secret") if self.rotation == "none" else DailySaltHasher(self.salts)
         return VisitService(
-            uow=self.uow, sink=self.sink, hasher=hasher, classifier=LibraryUserAgentClassifier(),
-            clock=self.clock, metrics=self.metrics,
+            uow=self.uow,
+            sink=self.sink,
+            hasher=hasher,
+            classifier=LibraryUserAgentClassifier(),
+            clock=self.clock,
+            metrics=self.metrics,
         )
 
     def analytics(self) -> AnalyticsService:
@@ -54,8 +58,13 @@ class World:
 
     def notifications(self, batch_size: int = 1000) -> NotificationService:
         return NotificationService(
-            self.uow, self.clock, self.sender, self.queue, self.metrics,
-            unsubscribe_url="http://test/api/subscriptions/{token}", batch_size=batch_size,
+            self.uow,
+            self.clock,
+            self.sender,
+            self.queue,
+            self.metrics,
+            unsubscribe_url="http://test/api/subscriptions/{token}",
+            batch_size=batch_size,
         )
 
     async def flush(self) -> None:

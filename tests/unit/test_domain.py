@@ -34,7 +34,11 @@ def test_garbage_is_not_an_ip() -> None:
 
 def draft(**overrides: object) -> ProductDraft:
     values: dict[str, object] = {
-        "sku": "SKU-1", "name": "Lamp", "description": "", "price": "19.99", "currency": "EUR"
+        "sku": "SKU-1",
+        "name": "Lamp",
+        "description": "",
+        "price": "19.99",
+        "currency": "EUR",
     }
     values.update(overrides)
     return ProductDraft.create(**values)  # type: ignore[arg-type]
@@ -92,9 +96,21 @@ def test_range_defaults_to_the_last_30_days_and_is_bounded() -> None:
 def test_deltas_count_new_visits_and_only_the_growth_of_durations() -> None:
     product, day = uuid4(), date(2026, 3, 1)
     batch = [
-        PendingVisit(uuid4(), product, day, b"a", counted=False, aggregated_duration_ms=None, duration_ms=None),
-        PendingVisit(uuid4(), product, day, b"a", counted=False, aggregated_duration_ms=None, duration_ms=500),
-        PendingVisit(uuid4(), product, day, b"b", counted=True, aggregated_duration_ms=1000, duration_ms=1500),
+        PendingVisit(
+            uuid4(),
+            product,
+            day,
+            b"a",
+            counted=False,
+            aggregated_duration_ms=None,
+            duration_ms=None,
+        ),
+        PendingVisit(
+            uuid4(), product, day, b"a", counted=False, aggregated_duration_ms=None, duration_ms=500
+        ),
+        PendingVisit(
+            uuid4(), product, day, b"b", counted=True, aggregated_duration_ms=1000, duration_ms=1500
+        ),
     ]
     delta = deltas_for(batch)[(product, day)]
     assert (delta.visits, delta.durations, delta.duration_total_ms) == (2, 1, 1000)

@@ -52,7 +52,9 @@ async def test_an_update_writes_what_changed_and_sends_it_once() -> None:
     assert "10 -> 12.50" in message.text
     sent = world.store.notifications[nid]
     assert (sent.status, sent.recipients, sent.provider_message_id) == (
-        NotificationStatus.SENT, 2, "msg-1"
+        NotificationStatus.SENT,
+        2,
+        "msg-1",
     )
 
 
@@ -75,7 +77,9 @@ async def test_a_down_broker_keeps_the_notification_in_the_outbox() -> None:
     assert await world.notifications().relay() == 0  # relayed once, not twice
 
 
-async def test_more_than_1000_subscribers_go_out_in_batches_and_retries_skip_accepted_ones() -> None:
+async def test_more_than_1000_subscribers_go_out_in_batches_and_retries_skip_accepted_ones() -> (
+    None
+):
     world = World()
     pid = await product_with_subscribers(world, 2500)
     nid = await patch_and_relay(world, pid, name="Lamp 2")
@@ -120,7 +124,9 @@ async def test_a_permanent_refusal_fails_the_notification_without_retry() -> Non
 async def test_unsubscribed_addresses_are_not_mailed() -> None:
     world = World()
     pid = await product_with_subscribers(world, 2)
-    token = next(s.token for s in world.store.subscriptions.values() if s.email == "user0@example.com")
+    token = next(
+        s.token for s in world.store.subscriptions.values() if s.email == "user0@example.com"
+    )
     await world.subscriptions().unsubscribe(token)
     nid = await patch_and_relay(world, pid, name="Lamp 2")
     await world.notifications().send_product_update_email(nid)

@@ -21,7 +21,7 @@ COALESCE_TTL_S = 600  # a lost job cannot block its successors for longer than t
 
 def build_broker(url: str | None, namespace: str = "footfall") -> dramatiq.Broker:
     if url:
-        broker: dramatiq.Broker = RedisBroker(
+        broker: dramatiq.Broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=url, namespace=namespace, socket_connect_timeout=2, socket_timeout=5
         )
     else:
@@ -39,9 +39,15 @@ class DramatiqJobQueue:
     this process. Blocking broker calls run in a thread, off the event loop.
     """
 
-    def __init__(self, broker: dramatiq.Broker, redis_url: str | None, prefix: str = "footfall") -> None:
+    def __init__(
+        self, broker: dramatiq.Broker, redis_url: str | None, prefix: str = "footfall"
+    ) -> None:
         self._broker = broker
-        self._redis = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5) if redis_url else None
+        self._redis = (
+            redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+            if redis_url
+            else None
+        )
         self._prefix = prefix
         self._local: set[str] = set()
         self._lock = threading.Lock()
@@ -56,7 +62,7 @@ class DramatiqJobQueue:
         await asyncio.to_thread(self._release, job)
 
     def _send(self, job: str, args: tuple[str, ...]) -> None:
-        message = dramatiq.Message(
+        message: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=QUEUE, actor_name=job, args=args, kwargs={}, options={}
         )
         try:

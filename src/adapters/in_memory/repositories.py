@@ -51,7 +51,7 @@ class InMemoryProductRepository:
     async def get(self, product_id: UUID) -> Product | None:
         return self._s.products.get(product_id)
 
-    async def list(self, limit: int, offset: int) -> ProductPage:
+    async def page(self, limit: int, offset: int) -> ProductPage:
         ordered = sorted(self._s.products.values(), key=lambda p: (p.created_at, p.id))
         return ProductPage(items=ordered[offset : offset + limit], total=len(ordered))
 
@@ -91,9 +91,13 @@ class InMemoryVisitRepository:
         )[:limit]
         return [
             PendingVisit(
-                id=s.visit.id, product_id=s.visit.product_id, day=s.visit.day,
-                visitor_hash=s.visit.visitor_hash, counted=s.counted,
-                aggregated_duration_ms=s.aggregated_duration_ms, duration_ms=s.visit.duration_ms,
+                id=s.visit.id,
+                product_id=s.visit.product_id,
+                day=s.visit.day,
+                visitor_hash=s.visit.visitor_hash,
+                counted=s.counted,
+                aggregated_duration_ms=s.aggregated_duration_ms,
+                duration_ms=s.visit.duration_ms,
             )
             for s in pending
         ]
@@ -106,7 +110,9 @@ class InMemoryVisitRepository:
             stored.pending = stored.visit.duration_ms != item.duration_ms
 
     async def delete_aggregated_before(self, cutoff: datetime) -> int:
-        old = [k for k, s in self._s.visits.items() if s.visit.occurred_at < cutoff and not s.pending]
+        old = [
+            k for k, s in self._s.visits.items() if s.visit.occurred_at < cutoff and not s.pending
+        ]
         for key in old:
             del self._s.visits[key]
         return len(old)
@@ -139,12 +145,15 @@ class InMemoryAnalyticsRepository:
 
     async def daily(self, product_id: UUID, start: date, end: date) -> list[DailyStats]:
         return [
-            row for (pid, day), row in self._s.daily.items()
+            row
+            for (pid, day), row in self._s.daily.items()
             if pid == product_id and start <= day <= end
         ]
 
     async def unique_visitors(self, product_id: UUID, start: date, end: date) -> int:
-        return len({h for pid, day, h in self._s.visitor_days if pid == product_id and start <= day <= end})
+        return len(
+            {h for pid, day, h in self._s.visitor_days if pid == product_id and start <= day <= end}
+        )
 
     async def popular(self, start: date, end: date, limit: int) -> list[PopularProduct]:
         totals: dict[UUID, int] = {}
@@ -154,7 +163,9 @@ class InMemoryAnalyticsRepository:
         ranked = sorted(totals, key=lambda pid: (-totals[pid], self._s.products[pid].name, pid))
         return [
             PopularProduct(
-                product_id=pid, name=self._s.products[pid].name, visits=totals[pid],
+                product_id=pid,
+                name=self._s.products[pid].name,
+                visits=totals[pid],
                 unique_visitors=await self.unique_visitors(pid, start, end),
             )
             for pid in ranked[:limit]
@@ -174,7 +185,10 @@ class InMemorySubscriptionRepository:
 
     async def add(self, subscription: Subscription) -> Subscription:
         for existing in self._s.subscriptions.values():
-            if (existing.product_id, existing.email) == (subscription.product_id, subscription.email):
+            if (existing.product_id, existing.email) == (
+                subscription.product_id,
+                subscription.email,
+            ):
                 return existing
         self._s.subscriptions[subscription.id] = subscription
         return subscription
@@ -203,11 +217,12 @@ class InMemoryNotificationRepository:
     async def get(self, notification_id: UUID) -> Notification | None:
         return self._s.notifications.get(notification_id)
 
-    async def list(
+    async def search(
         self, product_id: UUID | None, status: NotificationStatus | None, limit: int
     ) -> list[Notification]:
         found = [
-            n for n in self._s.notifications.values()
+            n
+            for n in self._s.notifications.values()
             if (product_id is None or n.product_id == product_id)
             and (status is None or n.status == status)
         ]
@@ -215,7 +230,8 @@ class InMemoryNotificationRepository:
 
     async def unenqueued(self, limit: int) -> list[UUID]:
         waiting = [
-            n for n in self._s.notifications.values()
+            n
+            for n in self._s.notifications.values()
             if n.id not in self._s.enqueued and n.status == NotificationStatus.PENDING
         ]
         return [n.id for n in sorted(waiting, key=lambda n: n.created_at)][:limit]
@@ -260,7 +276,8 @@ class InMemoryNotificationRepository:
 
     async def sent_message_ids(self, notification_id: UUID) -> list[str]:
         return [
-            message_id for (nid, _), message_id in sorted(
+            message_id
+            for (nid, _), message_id in sorted(
                 self._s.batches_sent.items(), key=lambda item: item[0][1]
             )
             if nid == notification_id

@@ -57,7 +57,9 @@ class SendGridEmailSender:
 
     def _post(self, body: dict[str, Any]) -> str:
         try:
-            response = self._client.client.mail.send.post(request_body=body, timeout=self._timeout_s)
+            response = self._client.client.mail.send.post(
+                request_body=body, timeout=self._timeout_s
+            )
         except HTTPError as exc:
             raise _classify(exc) from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:

@@ -27,9 +27,7 @@ class SqlAnalyticsRepository:
         self, rows: Iterable[tuple[UUID, date, bytes]]
     ) -> dict[tuple[UUID, date], int]:
         # Sorted so concurrent runs take row locks in one order and cannot deadlock.
-        params = [
-            {"product_id": p, "day": d, "visitor_hash": h} for p, d, h in sorted(rows)
-        ]
+        params = [{"product_id": p, "day": d, "visitor_hash": h} for p, d, h in sorted(rows)]
         if not params:
             return {}
         statement = (
@@ -56,8 +54,11 @@ class SqlAnalyticsRepository:
             statement,
             [
                 {
-                    "product_id": product_id, "day": day, "visits": d.visits,
-                    "unique_visitors": d.unique_visitors, "durations": d.durations,
+                    "product_id": product_id,
+                    "day": day,
+                    "visits": d.visits,
+                    "unique_visitors": d.unique_visitors,
+                    "durations": d.durations,
                     "duration_total_ms": d.duration_total_ms,
                 }
                 for (product_id, day), d in sorted(deltas.items())
@@ -72,8 +73,11 @@ class SqlAnalyticsRepository:
         )
         return [
             DailyStats(
-                day=r.day, visits=r.visits, unique_visitors=r.unique_visitors,
-                durations=r.durations, duration_total_ms=r.duration_total_ms,
+                day=r.day,
+                visits=r.visits,
+                unique_visitors=r.unique_visitors,
+                durations=r.durations,
+                duration_total_ms=r.duration_total_ms,
             )
             for r in rows
         ]
@@ -107,7 +111,9 @@ class SqlAnalyticsRepository:
         uniques = await self._distinct_visitors([r.id for r in rows], start, end)
         return [
             PopularProduct(
-                product_id=r.id, name=r.name, visits=int(r.visits),
+                product_id=r.id,
+                name=r.name,
+                visits=int(r.visits),
                 unique_visitors=uniques.get(r.id, 0),
             )
             for r in rows

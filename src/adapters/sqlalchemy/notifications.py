@@ -32,8 +32,11 @@ class SqlSubscriptionRepository:
         await self._db.execute(
             _insert(self._db)(subscriptions)
             .values(
-                id=subscription.id, product_id=subscription.product_id, email=subscription.email,
-                token=subscription.token, created_at=subscription.created_at,
+                id=subscription.id,
+                product_id=subscription.product_id,
+                email=subscription.email,
+                token=subscription.token,
+                created_at=subscription.created_at,
             )
             .on_conflict_do_nothing()
         )
@@ -45,7 +48,10 @@ class SqlSubscriptionRepository:
             )
         ).one()
         return Subscription(
-            id=row.id, product_id=row.product_id, email=row.email, token=row.token,
+            id=row.id,
+            product_id=row.product_id,
+            email=row.email,
+            token=row.token,
             created_at=row.created_at,
         )
 
@@ -93,20 +99,27 @@ class SqlNotificationRepository:
     @staticmethod
     def _values(n: Notification) -> dict[str, Any]:
         return {
-            "id": n.id, "product_id": n.product_id, "status": n.status.value,
+            "id": n.id,
+            "product_id": n.product_id,
+            "status": n.status.value,
             "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in n.changes],
-            "recipients": n.recipients, "attempts": n.attempts,
-            "provider_message_id": n.provider_message_id, "last_error": n.last_error,
-            "created_at": n.created_at, "updated_at": n.updated_at,
+            "recipients": n.recipients,
+            "attempts": n.attempts,
+            "provider_message_id": n.provider_message_id,
+            "last_error": n.last_error,
+            "created_at": n.created_at,
+            "updated_at": n.updated_at,
         }
 
     async def get(self, notification_id: UUID) -> Notification | None:
         row = (
-            await self._db.execute(select(notifications).where(notifications.c.id == notification_id))
+            await self._db.execute(
+                select(notifications).where(notifications.c.id == notification_id)
+            )
         ).first()
         return _notification(row) if row else None
 
-    async def list(
+    async def search(
         self, product_id: UUID | None, status: NotificationStatus | None, limit: int
     ) -> list[Notification]:
         query = select(notifications).order_by(notifications.c.created_at.desc()).limit(limit)
@@ -128,7 +141,9 @@ class SqlNotificationRepository:
 
     async def mark_enqueued(self, notification_id: UUID, at: datetime) -> None:
         await self._db.execute(
-            update(notifications).where(notifications.c.id == notification_id).values(enqueued_at=at)
+            update(notifications)
+            .where(notifications.c.id == notification_id)
+            .values(enqueued_at=at)
         )
 
     async def lease(self, notification_id: UUID, now: datetime, until: datetime) -> bool:
@@ -150,13 +165,17 @@ class SqlNotificationRepository:
     async def snapshot_recipients(self, notification_id: UUID, batch_size: int) -> int:
         frozen = (
             await self._db.execute(
-                select(notifications.c.recipients_frozen).where(notifications.c.id == notification_id)
+                select(notifications.c.recipients_frozen).where(
+                    notifications.c.id == notification_id
+                )
             )
         ).scalar_one()
         if not frozen:
-            product_id = select(notifications.c.product_id).where(
-                notifications.c.id == notification_id
-            ).scalar_subquery()
+            product_id = (
+                select(notifications.c.product_id)
+                .where(notifications.c.id == notification_id)
+                .scalar_subquery()
+            )
             position = func.row_number().over(order_by=subscriptions.c.id) - 1
             await self._db.execute(
                 insert(notification_recipients).from_select(
@@ -211,8 +230,10 @@ class SqlNotificationRepository:
     ) -> None:
         await self._db.execute(
             insert(notification_batches).values(
-                notification_id=notification_id, batch_no=batch_no,
-                provider_message_id=provider_message_id, sent_at=at,
+                notification_id=notification_id,
+                batch_no=batch_no,
+                provider_message_id=provider_message_id,
+                sent_at=at,
             )
         )
 

@@ -52,17 +52,22 @@ class SqlProductRepository:
         row = (await self._db.execute(select(products).where(products.c.id == product_id))).first()
         return _product(row) if row else None
 
-    async def list(self, limit: int, offset: int) -> ProductPage:
+    async def page(self, limit: int, offset: int) -> ProductPage:
         total = (await self._db.execute(select(func.count()).select_from(products))).scalar_one()
         rows = await self._db.execute(
-            select(products).order_by(products.c.created_at, products.c.id).limit(limit).offset(offset)
+            select(products)
+            .order_by(products.c.created_at, products.c.id)
+            .limit(limit)
+            .offset(offset)
         )
         return ProductPage(items=[_product(r) for r in rows], total=total)
 
     async def update(self, product: Product) -> None:
         values = _row(product)
         del values["id"], values["created_at"]
-        await self._write(update(products).where(products.c.id == product.id).values(values), product.sku)
+        await self._write(
+            update(products).where(products.c.id == product.id).values(values), product.sku
+        )
 
     async def delete(self, product_id: UUID) -> bool:
         result = await self._db.execute(delete(products).where(products.c.id == product_id))

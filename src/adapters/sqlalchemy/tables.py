@@ -44,7 +44,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        moment: datetime = value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 products = Table(
@@ -76,8 +77,12 @@ visits = Table(
     Column("counted", Boolean, nullable=False, server_default=text("false")),
     Column("aggregated_duration_ms", Integer, nullable=True),
     Column("pending", Boolean, nullable=False, server_default=text("true")),
-    Index("ix_visits_pending", "occurred_at", postgresql_where=text("pending"),
-          sqlite_where=text("pending")),
+    Index(
+        "ix_visits_pending",
+        "occurred_at",
+        postgresql_where=text("pending"),
+        sqlite_where=text("pending"),
+    ),
     Index("ix_visits_occurred_at", "occurred_at"),
 )
 

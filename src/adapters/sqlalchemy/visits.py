@@ -1,4 +1,4 @@
-"""Visit repository: bulk ingestion (COPY on PostgreSQL) and the pending queue aggregation drains."""
+"""Visit repository: bulk ingestion (COPY on PostgreSQL) and the queue aggregation drains."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Integer, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sqlalchemy.tables import visits
@@ -15,8 +15,16 @@ from domain.analytics import PendingVisit
 from domain.visit import Visit
 
 COPY_COLUMNS = (
-    "id", "product_id", "visitor_hash", "occurred_at", "browser", "os", "device", "duration_ms",
-    "counted", "pending",
+    "id",
+    "product_id",
+    "visitor_hash",
+    "occurred_at",
+    "browser",
+    "os",
+    "device",
+    "duration_ms",
+    "counted",
+    "pending",
 )
 
 
@@ -34,9 +42,15 @@ class SqlVisitRepository:
             insert(visits),
             [
                 {
-                    "id": v.id, "product_id": v.product_id, "visitor_hash": v.visitor_hash,
-                    "occurred_at": v.occurred_at, "browser": v.browser, "os": v.os,
-                    "device": v.device, "duration_ms": v.duration_ms, "counted": False,
+                    "id": v.id,
+                    "product_id": v.product_id,
+                    "visitor_hash": v.visitor_hash,
+                    "occurred_at": v.occurred_at,
+                    "browser": v.browser,
+                    "os": v.os,
+                    "device": v.device,
+                    "duration_ms": v.duration_ms,
+                    "counted": False,
                     "pending": True,
                 }
                 for v in batch
@@ -53,8 +67,18 @@ class SqlVisitRepository:
             "visits",
             columns=COPY_COLUMNS,
             records=[
-                (v.id, v.product_id, v.visitor_hash, v.occurred_at, v.browser, v.os, v.device,
-                 v.duration_ms, False, True)
+                (
+                    v.id,
+                    v.product_id,
+                    v.visitor_hash,
+                    v.occurred_at,
+                    v.browser,
+                    v.os,
+                    v.device,
+                    v.duration_ms,
+                    False,
+                    True,
+                )
                 for v in batch
             ],
         )
@@ -72,13 +96,17 @@ class SqlVisitRepository:
         return found.first() is not None
 
     async def claim_pending(self, limit: int) -> list[PendingVisit]:
-        if self._db.dialect.name == "sqlite":
-            # Take SQLite's write lock first, so two runs cannot read the same pending rows.
-            await self._db.exec_driver_sql("UPDATE aggregation_state SET id = id WHERE id = 1")
+        # PostgreSQL: concurrent runs take disjoint rows. SQLite: transactions begin
+        # IMMEDIATE (see engine.py), so runs are serialised anyway.
         rows = await self._db.execute(
             select(
-                visits.c.id, visits.c.product_id, visits.c.occurred_at, visits.c.visitor_hash,
-                visits.c.counted, visits.c.aggregated_duration_ms, visits.c.duration_ms,
+                visits.c.id,
+                visits.c.product_id,
+                visits.c.occurred_at,
+                visits.c.visitor_hash,
+                visits.c.counted,
+                visits.c.aggregated_duration_ms,
+                visits.c.duration_ms,
             )
             .where(visits.c.pending)
             .order_by(visits.c.occurred_at)
@@ -87,9 +115,13 @@ class SqlVisitRepository:
         )
         return [
             PendingVisit(
-                id=r.id, product_id=r.product_id, day=r.occurred_at.date(),
-                visitor_hash=r.visitor_hash, counted=r.counted,
-                aggregated_duration_ms=r.aggregated_duration_ms, duration_ms=r.duration_ms,
+                id=r.id,
+                product_id=r.product_id,
+                day=r.occurred_at.date(),
+                visitor_hash=r.visitor_hash,
+                counted=r.counted,
+                aggregated_duration_ms=r.aggregated_duration_ms,
+                duration_ms=r.duration_ms,
             )
             for r in rows
         ]
@@ -97,7 +129,7 @@ class SqlVisitRepository:
     async def mark_aggregated(self, batch: Sequence[PendingVisit]) -> None:
         if not batch:
             return
-        counted = bindparam("counted_duration")
+        counted: Any = bindparam("counted_duration", type_=Integer)
         await self._db.execute(
             update(visits)
             .where(visits.c.id == bindparam("visit_id"))

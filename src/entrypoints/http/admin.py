@@ -20,7 +20,6 @@ from application.products import ProductService
 from application.triggers import AggregationTrigger
 from domain.notification import NotificationStatus
 from domain.product import ProductDraft
-from ports.services import QueueUnavailable
 from entrypoints.background import Background
 from entrypoints.http.schemas import (
     AnalyticsOut,
@@ -30,14 +29,17 @@ from entrypoints.http.schemas import (
     ProductOut,
     ProductPatch,
 )
+from ports.services import QueueUnavailable
 
 
 def bearer_guard(expected: str) -> Any:
     expected_bytes = expected.encode()
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected_bytes):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), expected_bytes
+        ):
             raise NotAuthorizedException(
                 "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
             )
@@ -52,12 +54,17 @@ class AdminProductController(Controller):
     @post("/", summary="Create a product")
     async def create(self, data: ProductCreate, products: ProductService) -> ProductOut:
         draft = ProductDraft.create(
-            sku=data.sku, name=data.name, description=data.description, price=data.price,
+            sku=data.sku,
+            name=data.name,
+            description=data.description,
+            price=data.price,
             currency=data.currency,
         )
         return ProductOut.of(await products.create(draft))
 
-    @patch("/{product_id:uuid}", summary="Update a product; subscribers are e-mailed asynchronously")
+    @patch(
+        "/{product_id:uuid}", summary="Update a product; subscribers are e-mailed asynchronously"
+    )
     async def update(
         self,
         product_id: UUID,
@@ -123,7 +130,7 @@ class AdminNotificationController(Controller):
         status: Literal["pending", "sent", "failed"] | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> list[NotificationOut]:
-        found = await notifications.list(
+        found = await notifications.search(
             product_id, NotificationStatus(status) if status else None, limit
         )
         return [NotificationOut.of(n) for n in found]

@@ -38,9 +38,11 @@ def _provide(provider: Any) -> Provide:
 def create_app(container: Container, *, embedded_runtime: bool | None = None) -> Litestar:
     settings = container.settings()
     background = Background(container.notification_service())
-    embedded = EmbeddedRuntime(settings, container) if (
-        settings.embedded if embedded_runtime is None else embedded_runtime
-    ) else None
+    embedded = (
+        EmbeddedRuntime(settings, container)
+        if (settings.embedded if embedded_runtime is None else embedded_runtime)
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -84,7 +86,11 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
 
     admin = Router(
         path="/",
-        route_handlers=[AdminProductController, AdminAnalyticsController, AdminNotificationController],
+        route_handlers=[
+            AdminProductController,
+            AdminAnalyticsController,
+            AdminNotificationController,
+        ],
         guards=[bearer_guard(settings.admin_token)],
         security=[{"bearer": []}],
     )
@@ -96,7 +102,13 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
     )
     return Litestar(
         route_handlers=[
-            ProductController, VisitController, SubscriptionController, admin, live, ready, metrics
+            ProductController,
+            VisitController,
+            SubscriptionController,
+            admin,
+            live,
+            ready,
+            metrics,
         ],
         dependencies={
             "products": _provide(container.product_service),

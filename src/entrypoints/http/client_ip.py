@@ -17,7 +17,9 @@ def _trusted(address: str, proxies: tuple[IPNetwork, ...]) -> bool:
     return any(ip in network for network in proxies)
 
 
-def client_ip(peer: str | None, forwarded_for: str | None, proxies: tuple[IPNetwork, ...]) -> str | None:
+def client_ip(
+    peer: str | None, forwarded_for: str | None, proxies: tuple[IPNetwork, ...]
+) -> str | None:
     """Walks X-Forwarded-For from the right, past trusted proxies, to the first untrusted hop.
 
     Entries to the left of that hop were written by the client itself and are not believed.

@@ -43,7 +43,9 @@ def domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[s
     return _body(status, str(exc), extra)
 
 
-def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def validation_error(
+    _: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
     """Malformed JSON stays 400; well-formed input that breaks a rule becomes 422."""
     malformed = isinstance(exc.extra, list) and any(
         "malformed" in str(item.get("message", "")).lower()

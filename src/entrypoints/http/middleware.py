@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import cast
 from uuid import UUID
 
 from litestar.enums import ScopeType
@@ -35,8 +35,8 @@ class VisitTrackingMiddleware(ASGIMiddleware):
         enabled: bool = True,
     ) -> None:
         # Providers, not instances: container overrides in tests still take effect.
-        self.should_bypass_for_scope = lambda scope: not (
-            enabled and scope["route_handler"].opt.get("track_visits")
+        self.should_bypass_for_scope = lambda scope: (
+            not (enabled and scope["route_handler"].opt.get("track_visits"))
         )
         self._visits = visits
         self._metrics = metrics
@@ -56,13 +56,14 @@ class VisitTrackingMiddleware(ASGIMiddleware):
 
     async def _track(self, scope: Scope) -> UUID | None:
         try:
-            headers = _headers(scope)
-            peer = scope["client"][0] if scope.get("client") else None
-            ip = client_ip(peer, headers.get("x-forwarded-for"), self._proxies)
+            found = _headers(scope)
+            client = scope.get("client")
+            peer = client[0] if client else None
+            ip = client_ip(peer, found.get("x-forwarded-for"), self._proxies)
             if ip is None:
                 return None
-            product_id = scope["path_params"]["product_id"]
-            return await self._visits().track_visit(ip, headers.get("user-agent", ""), product_id)
+            product_id = cast(UUID, scope["path_params"]["product_id"])  # parsed by the route
+            return await self._visits().track_visit(ip, found.get("user-agent", ""), product_id)
         except Exception as exc:
             # Never log the exception text: it could quote the IP or User-Agent.
             self._metrics().increment("tracking_failures")
@@ -70,9 +71,9 @@ class VisitTrackingMiddleware(ASGIMiddleware):
             return None
 
 
-def _headers(scope: Scope) -> dict[str, Any]:
+def _headers(scope: Scope) -> dict[str, str]:
     wanted = {b"x-forwarded-for": "x-forwarded-for", b"user-agent": "user-agent"}
-    found: dict[str, Any] = {}
+    found: dict[str, str] = {}
     for name, value in scope["headers"]:
         key = wanted.get(name.lower())
         if key is not None:

@@ -28,7 +28,7 @@ class ProductController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> ProductList:
-        return ProductList.of(await products.list(limit, offset))
+        return ProductList.of(await products.page(limit, offset))
 
     @get(
         "/{product_id:uuid}",

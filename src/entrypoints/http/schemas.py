@@ -70,7 +70,9 @@ class ProductOut(msgspec.Struct):
 
     @classmethod
     def of(cls, p: Product) -> ProductOut:
-        return cls(p.id, p.sku, p.name, p.description, p.price, p.currency, p.created_at, p.updated_at)
+        return cls(
+            p.id, p.sku, p.name, p.description, p.price, p.currency, p.created_at, p.updated_at
+        )
 
 
 class ProductList(msgspec.Struct):
@@ -106,8 +108,14 @@ class AnalyticsOut(msgspec.Struct, rename={"start": "from", "end": "to"}):
     @classmethod
     def of(cls, a: ProductAnalytics) -> AnalyticsOut:
         return cls(
-            a.product_id, a.start, a.end, a.total_visits, a.unique_visitors,
-            a.avg_visit_duration_ms, [DailyOut.of(d) for d in a.daily], a.as_of,
+            a.product_id,
+            a.start,
+            a.end,
+            a.total_visits,
+            a.unique_visitors,
+            a.avg_visit_duration_ms,
+            [DailyOut.of(d) for d in a.daily],
+            a.as_of,
         )
 
 
@@ -136,6 +144,13 @@ class NotificationOut(msgspec.Struct):
     @classmethod
     def of(cls, n: Notification) -> NotificationOut:
         return cls(
-            n.id, n.product_id, n.status.value, n.recipients, n.attempts,
-            n.provider_message_id, n.last_error, n.created_at, n.updated_at,
+            n.id,
+            n.product_id,
+            n.status.value,
+            n.recipients,
+            n.attempts,
+            n.provider_message_id,
+            n.last_error,
+            n.created_at,
+            n.updated_at,
         )

@@ -54,6 +54,6 @@ def register_actors(broker: dramatiq.Broker, container: Any) -> dict[str, dramat
         "throws": (DomainError,),
     }
     return {
-        SEND_JOB: dramatiq.actor(send_product_update_email, actor_name=SEND_JOB, **options),
-        AGGREGATE_JOB: dramatiq.actor(update_analytics, actor_name=AGGREGATE_JOB, **options),
+        SEND_JOB: dramatiq.actor(actor_name=SEND_JOB, **options)(send_product_update_email),
+        AGGREGATE_JOB: dramatiq.actor(actor_name=AGGREGATE_JOB, **options)(update_analytics),
     }

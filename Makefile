@@ -1,0 +1,40 @@
+# Footfall's menu. `make run` and `make test` do all the set-up on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test unit integration lint bench migrate clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Footfall needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)  ## the API on 127.0.0.1:8000 with SQLite, in-process worker and schedule
+	$(BIN)/footfall serve
+
+test: $(STAMP) lint  ## the whole suite: layer contracts, lint, unit and integration tests
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+lint: $(STAMP)  ## ruff, mypy (strict on src/) and the import-linter layer contracts
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(STAMP)  ## side-by-side performance ratios (PostgreSQL and Redis on loopback)
+	$(BIN)/python bench/run.py
+
+migrate: $(STAMP)
+	$(BIN)/footfall migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
