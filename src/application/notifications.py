@@ -79,6 +79,7 @@ class NotificationService:
         *,
         unsubscribe_url: str,
         batch_size: int = MAX_RECIPIENTS_PER_REQUEST,
+        lease: timedelta = LEASE,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -87,6 +88,9 @@ class NotificationService:
         self._metrics = metrics
         self._unsubscribe_url = unsubscribe_url
         self._batch_size = min(batch_size, MAX_RECIPIENTS_PER_REQUEST)
+        # How long a worker may hold a notification; a worker that died holding it delays
+        # the retry by at most this much.
+        self._lease = lease
 
     async def relay(self, limit: int = 100) -> int:
         """Outbox relay: enqueues notifications not yet handed to the broker.
@@ -127,7 +131,7 @@ class NotificationService:
             notification = await uow.notifications.get(notification_id)
             if notification is None or notification.status != NotificationStatus.PENDING:
                 return
-            if not await uow.notifications.lease(notification_id, now, now + LEASE):
+            if not await uow.notifications.lease(notification_id, now, now + self._lease):
                 raise SendLater("another worker holds this notification", 30)
             product = await uow.products.get(notification.product_id)
             recipients = await uow.notifications.snapshot_recipients(

@@ -5,6 +5,7 @@ Read it as a wiring diagram. Tests swap any port with ``container.<name>.overrid
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import redis.asyncio
@@ -128,6 +129,7 @@ class Container(containers.DeclarativeContainer):
         job_queue,
         metrics,
         unsubscribe_url=providers.Callable(_unsubscribe_url, settings),
+        lease=providers.Callable(lambda s: timedelta(seconds=s.email_lease_s), settings),
     )
 
     # Operations.

@@ -37,6 +37,7 @@ class Settings:
     visit_buffer_max: int
     visit_flush_interval_s: float
     product_cache_ttl_s: float
+    email_lease_s: float = 300.0
     redis_prefix: str = "footfall"
     tracking_enabled: bool = True
     data_dir: Path = field(default_factory=Path.cwd)
@@ -121,6 +122,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         visit_buffer_max=_int(env, "FOOTFALL_VISIT_BUFFER_MAX", 100_000, minimum=1),
         visit_flush_interval_s=_float(env, "FOOTFALL_VISIT_FLUSH_INTERVAL_S", 0.1),
         product_cache_ttl_s=_float(env, "FOOTFALL_PRODUCT_CACHE_TTL_S", 2.0),
+        email_lease_s=_float(env, "FOOTFALL_EMAIL_LEASE_S", 300.0),
         redis_prefix=env.get("FOOTFALL_REDIS_PREFIX") or "footfall",
         tracking_enabled=(env.get("FOOTFALL_BENCH_TRACKING") or "on") != "off",
         data_dir=data_dir,

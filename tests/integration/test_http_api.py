@@ -307,7 +307,7 @@ async def test_no_raw_ip_or_user_agent_reaches_the_database_or_the_logs(
         await hasher.visitor_hash("203.0.113.77", now),  # untrusted peer: itself
         await hasher.visitor_hash("198.51.100.23", now),  # trusted proxy: the forwarded client
     }
-    blob = b"".join(path.read_bytes() for path in tmp_path.glob("footfall*"))  # noqa: ASYNC240
+    blob = b"".join(path.read_bytes() for path in tmp_path.glob("footfall*"))
     logs = caplog.text
     for secret in secrets_seen:
         assert secret.encode() not in blob, secret

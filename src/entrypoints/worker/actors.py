@@ -21,7 +21,9 @@ MIN_BACKOFF_MS = 1_000
 MAX_BACKOFF_MS = 15 * 60_000
 
 
-def register_actors(broker: dramatiq.Broker, container: Any) -> dict[str, dramatiq.Actor[Any, Any]]:
+def register_actors(
+    broker: dramatiq.Broker, container: Any, *, min_backoff_ms: int = MIN_BACKOFF_MS
+) -> dict[str, dramatiq.Actor[Any, Any]]:
     """Declares the actors on ``broker``; ``container`` builds the use cases they call.
 
     The container must belong to the worker's event loop (its engine is created there).
@@ -49,7 +51,7 @@ def register_actors(broker: dramatiq.Broker, container: Any) -> dict[str, dramat
     options: dict[str, Any] = {
         "broker": broker,
         "max_retries": MAX_RETRIES,
-        "min_backoff": MIN_BACKOFF_MS,
+        "min_backoff": min_backoff_ms,
         "max_backoff": MAX_BACKOFF_MS,
         "throws": (DomainError,),
     }
