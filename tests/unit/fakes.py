@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from adapters.hashing import DailySaltHasher, SecretHasher
 from adapters.in_memory.repositories import InMemoryUnitOfWork, Store
@@ -32,9 +34,12 @@ class World:
     queue: InMemoryJobQueue = field(default_factory=InMemoryJobQueue)
     sender: RecordingEmailSender = field(default_factory=RecordingEmailSender)
     metrics: InMemoryMetrics = field(default_factory=InMemoryMetrics)
+    # Another unit of work (e.g. SQLAlchemy's) to run the same use cases on a real database.
+    make_uow: Callable[[], Any] | None = None
+    batch_size: int = 7
 
-    def uow(self) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(self.store)
+    def uow(self) -> Any:
+        return self.make_uow() if self.make_uow else InMemoryUnitOfWork(self.store)
 
     def products(self) -> ProductService:
         return ProductService(self.uow, self.clock, TTLProductCache(ttl_s=0))
@@ -51,7 +56,9 @@ class World:
         )
 
     def analytics(self) -> AnalyticsService:
-        return AnalyticsService(self.uow, self.clock, self.metrics, self.salts, batch_size=7)
+        return AnalyticsService(
+            self.uow, self.clock, self.metrics, self.salts, batch_size=self.batch_size
+        )
 
     def subscriptions(self) -> SubscriptionService:
         return SubscriptionService(self.uow, self.clock)

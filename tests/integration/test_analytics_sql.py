@@ -1,0 +1,114 @@
+"""update_analytics on the real databases: the same property as the unit test, and concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from sqlalchemy import insert
+
+from adapters.sqlalchemy.engine import create_engine
+from adapters.sqlalchemy.tables import visits
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from domain.product import ProductDraft
+from tests.analytics_scenarios import check, events, play
+from tests.unit.fakes import World
+
+pytestmark = pytest.mark.integration
+
+
+def run_in_fresh_loop(coroutine_factory: Callable[[], Any]) -> None:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine_factory()).result()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_incremental_equals_from_scratch_on_real_databases(
+    database: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue(
+        "sqlite_database" if database == "sqlite" else "postgres_database"
+    )
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(scenario=events)
+    def prop(scenario: list[Any]) -> None:
+        async def run() -> None:
+            engine = create_engine(url)
+            try:
+                world = World(make_uow=lambda: SqlAlchemyUnitOfWork(engine))
+                products, expected = await play(world, scenario)
+                await check(world, products, expected)
+            finally:
+                await engine.dispose()
+
+        run_in_fresh_loop(run)
+
+    prop()
+
+
+async def test_two_runs_at_once_count_every_visit_exactly_once(fresh_postgres: str) -> None:
+    engine = create_engine(fresh_postgres)
+    world = World(make_uow=lambda: SqlAlchemyUnitOfWork(engine), batch_size=300)
+    products = [
+        (
+            await world.products().create(
+                ProductDraft.create(
+                    sku=f"P{i}", name=f"P{i}", description="", price="1", currency="EUR"
+                )
+            )
+        ).id
+        for i in range(5)
+    ]
+    start = datetime(2026, 3, 1, 22, tzinfo=UTC)
+    rng = random.Random(7)
+    rows = []
+    for _ in range(6000):
+        rows.append(
+            {
+                "id": uuid4(),
+                "product_id": rng.choice(products),
+                "visitor_hash": bytes([rng.randrange(40)]) * 32,
+                "occurred_at": start + timedelta(seconds=rng.randrange(4 * 3600)),
+                "browser": "Firefox",
+                "os": "Linux",
+                "device": "desktop",
+                "duration_ms": rng.choice([None, rng.randrange(1, 60000)]),
+            }
+        )
+    async with engine.begin() as connection:
+        await connection.execute(insert(visits), rows)
+    first, second = world.analytics(), world.analytics()
+    reports = await asyncio.gather(first.update_analytics(), second.update_analytics())
+    assert sum(r.visits_processed for r in reports) == 6000
+    assert all(r.visits_processed > 0 for r in reports), "the runs did not overlap"
+
+    expected: dict[Any, list[Any]] = defaultdict(lambda: [0, set(), 0, 0])
+    for row in rows:
+        key = (row["product_id"], row["occurred_at"].date())
+        expected[key][0] += 1
+        expected[key][1].add(row["visitor_hash"])
+        if row["duration_ms"] is not None:
+            expected[key][2] += 1
+            expected[key][3] += row["duration_ms"]
+    for product in products:
+        report = await world.analytics().product_analytics(
+            product, start.date(), start.date() + timedelta(days=1)
+        )
+        for day in report.daily:
+            visits_, hashes, durations, total = expected.get((product, day.day), [0, set(), 0, 0])
+            assert (day.visits, day.unique_visitors, day.durations, day.duration_total_ms) == (
+                visits_,
+                len(hashes),
+                durations,
+                total,
+            )
+    await engine.dispose()
