@@ -9,9 +9,10 @@ from uuid import UUID
 
 from litestar import Controller, delete, get, patch, post
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from application.analytics import AnalyticsService
@@ -52,7 +53,9 @@ class AdminProductController(Controller):
     tags = ["admin"]
 
     @post("/", summary="Create a product")
-    async def create(self, data: ProductCreate, products: ProductService) -> ProductOut:
+    async def create(
+        self, data: JSONBody[ProductCreate], products: NamedDependency[ProductService]
+    ) -> ProductOut:
         draft = ProductDraft.create(
             sku=data.sku,
             name=data.name,
@@ -67,10 +70,10 @@ class AdminProductController(Controller):
     )
     async def update(
         self,
-        product_id: UUID,
-        data: ProductPatch,
-        products: ProductService,
-        relay: Background,
+        product_id: FromPath[UUID],
+        data: JSONBody[ProductPatch],
+        products: NamedDependency[ProductService],
+        relay: NamedDependency[Background],
     ) -> ProductOut:
         product, notify = await products.update(product_id, data.changes())
         if notify:
@@ -79,16 +82,18 @@ class AdminProductController(Controller):
         return ProductOut.of(product)
 
     @delete("/{product_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Delete a product")
-    async def remove(self, product_id: UUID, products: ProductService) -> None:
+    async def remove(
+        self, product_id: FromPath[UUID], products: NamedDependency[ProductService]
+    ) -> None:
         await products.delete(product_id)
 
     @get("/{product_id:uuid}/analytics", summary="A product's analytics over a date range")
     async def analytics(
         self,
-        product_id: UUID,
-        analytics: AnalyticsService,
-        start: Annotated[date | None, Parameter(query="from")] = None,
-        end: Annotated[date | None, Parameter(query="to")] = None,
+        product_id: FromPath[UUID],
+        analytics: NamedDependency[AnalyticsService],
+        start: Annotated[date | None, QueryParameter(name="from")] = None,
+        end: Annotated[date | None, QueryParameter(name="to")] = None,
     ) -> AnalyticsOut:
         return AnalyticsOut.of(await analytics.product_analytics(product_id, start, end))
 
@@ -100,14 +105,14 @@ class AdminAnalyticsController(Controller):
     @get("/popular", summary="Most visited products over the last days")
     async def popular(
         self,
-        analytics: AnalyticsService,
-        days: Annotated[int, Parameter(ge=1, le=366)] = 7,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 10,
+        analytics: NamedDependency[AnalyticsService],
+        days: Annotated[int, QueryParameter(ge=1, le=366)] = 7,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
     ) -> list[PopularOut]:
         return [PopularOut.of(p) for p in await analytics.popular(days, limit)]
 
     @post("/refresh", status_code=HTTP_202_ACCEPTED, summary="Enqueue an aggregation run now")
-    async def refresh(self, trigger: AggregationTrigger) -> dict[str, bool]:
+    async def refresh(self, trigger: NamedDependency[AggregationTrigger]) -> dict[str, bool]:
         try:
             enqueued = await trigger.request_now()
         except QueueUnavailable:
@@ -125,10 +130,10 @@ class AdminNotificationController(Controller):
     @get("/", summary="Update e-mails and their delivery status")
     async def list_notifications(
         self,
-        notifications: NotificationService,
-        product_id: UUID | None = None,
-        status: Literal["pending", "sent", "failed"] | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        notifications: NamedDependency[NotificationService],
+        product_id: FromQuery[UUID | None] = None,
+        status: FromQuery[Literal["pending", "sent", "failed"] | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[NotificationOut]:
         found = await notifications.search(
             product_id, NotificationStatus(status) if status else None, limit

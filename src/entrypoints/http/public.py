@@ -7,7 +7,8 @@ from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
 from litestar import Controller, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from application.notifications import SubscriptionService
@@ -24,9 +25,9 @@ class ProductController(Controller):
     @get("/", summary="List products (not tracked)")
     async def list_products(
         self,
-        products: ProductService,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        products: NamedDependency[ProductService],
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> ProductList:
         return ProductList.of(await products.page(limit, offset))
 
@@ -36,7 +37,9 @@ class ProductController(Controller):
         opt={"track_visits": True},
         response_headers=[],
     )
-    async def get_product(self, product_id: UUID, products: ProductService) -> ProductOut:
+    async def get_product(
+        self, product_id: FromPath[UUID], products: NamedDependency[ProductService]
+    ) -> ProductOut:
         return ProductOut.of(await products.get(product_id))
 
     @post(
@@ -45,7 +48,10 @@ class ProductController(Controller):
         summary="Subscribe an address to this product's update e-mails",
     )
     async def subscribe(
-        self, product_id: UUID, data: SubscriptionCreate, subscriptions: SubscriptionService
+        self,
+        product_id: FromPath[UUID],
+        data: JSONBody[SubscriptionCreate],
+        subscriptions: NamedDependency[SubscriptionService],
     ) -> dict[str, str]:
         try:
             # Lower-cased whole: one address, one subscription, however it is typed.
@@ -66,7 +72,12 @@ class VisitController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Report how long the page was in view (navigator.sendBeacon)",
     )
-    async def engagement(self, visit_id: UUID, data: Engagement, visits: VisitService) -> None:
+    async def engagement(
+        self,
+        visit_id: FromPath[UUID],
+        data: JSONBody[Engagement],
+        visits: NamedDependency[VisitService],
+    ) -> None:
         await visits.record_engagement(visit_id, data.duration_ms)
 
 
@@ -75,5 +86,7 @@ class SubscriptionController(Controller):
     tags = ["subscriptions"]
 
     @delete("/{token:str}", summary="Unsubscribe (the link carried in every e-mail)")
-    async def unsubscribe(self, token: str, subscriptions: SubscriptionService) -> None:
+    async def unsubscribe(
+        self, token: FromPath[str], subscriptions: NamedDependency[SubscriptionService]
+    ) -> None:
         await subscriptions.unsubscribe(token)

@@ -1,0 +1,158 @@
+"""The `footfall` command as users run it: migrate, serve (and SIGTERM), aggregate."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ADMIN, BROWSER_UA
+
+pytestmark = pytest.mark.integration
+FOOTFALL = [sys.executable, "-c", "from entrypoints.cli import main; main()"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def footfall_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FOOTFALL_", "SENDGRID_"))}
+    return {
+        **env,
+        "PYTHONPATH": src,
+        "FOOTFALL_DATA_DIR": str(tmp_path),
+        "FOOTFALL_ADMIN_TOKEN": ADMIN["Authorization"].split()[1],
+        **extra,
+    }
+
+
+def request(
+    url: str,
+    method: str = "GET",
+    body: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    with urllib.request.urlopen(req, timeout=5) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def test_serve_keeps_every_visit_across_sigterm_and_aggregate_reports(tmp_path: Path) -> None:
+    port = free_port()
+    env = footfall_env(tmp_path, FOOTFALL_PORT=str(port), FOOTFALL_VISIT_FLUSH_INTERVAL_S="30")
+    server = subprocess.Popen(
+        [*FOOTFALL, "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if request(f"{base}/health/live")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        status, _, body = request(
+            f"{base}/api/admin/products",
+            "POST",
+            {"sku": "L1", "name": "Lamp", "price": "5", "currency": "EUR"},
+            ADMIN,
+        )
+        assert status == 201
+        product = json.loads(body)["id"]
+        visit_ids = set()
+        for n in range(50):
+            _, headers, _ = request(
+                f"{base}/api/products/{product}",
+                headers={"User-Agent": BROWSER_UA, "X-Forwarded-For": f"203.0.113.{n}"},
+            )
+            visit_ids.add(headers["x-visit-id"])
+        # The flush interval is 30 s: these visits are all still in the buffer.
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    # uvicorn finishes its graceful shutdown, then re-raises SIGTERM as its exit status.
+    assert server.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert "admin token" not in output  # it was given, not generated
+    assert f"{base}/schema/swagger" in output
+    with sqlite3.connect(tmp_path / "footfall.db") as db:
+        stored = {row[0] for row in db.execute("SELECT id FROM visits")}
+    normalised = {v.replace("-", "") for v in visit_ids}
+    assert {s.replace("-", "") if isinstance(s, str) else s.hex() for s in stored} == normalised
+
+    aggregate = subprocess.run(
+        [*FOOTFALL, "aggregate"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert aggregate.returncode == 0, aggregate.stderr
+    assert "aggregated" in aggregate.stdout and " visits in " in aggregate.stdout
+
+
+def test_migrate_is_idempotent_and_serve_prints_a_generated_token(tmp_path: Path) -> None:
+    env = footfall_env(tmp_path)
+    del env["FOOTFALL_ADMIN_TOKEN"]
+    for _ in range(2):
+        migrate = subprocess.run(
+            [*FOOTFALL, "migrate"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert migrate.returncode == 0 and "up to date" in migrate.stdout, migrate.stderr
+    port = free_port()
+    server = subprocess.Popen(
+        [*FOOTFALL, "serve"],
+        env={**env, "FOOTFALL_PORT": str(port)},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = ""
+        deadline = time.monotonic() + 30
+        while "admin token" not in line and time.monotonic() < deadline:
+            line = server.stdout.readline()  # type: ignore[union-attr]
+        token = line.strip().rsplit(" ", 1)[-1]
+        for _ in range(200):
+            try:
+                request(f"http://127.0.0.1:{port}/health/live")
+                break
+            except OSError:
+                time.sleep(0.05)
+        status, _, _ = request(
+            f"http://127.0.0.1:{port}/api/admin/notifications",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert status == 200
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert (tmp_path / "footfall.secret").stat().st_mode & 0o077 == 0
