@@ -238,6 +238,24 @@ async def test_subscriptions_and_update_notifications(app_client) -> None:  # ty
     assert (await client.delete("/api/subscriptions/nope")).status_code == 404
 
 
+async def test_the_unsubscribe_link_asks_first_and_one_click_works(app_client) -> None:  # type: ignore[no-untyped-def]
+    client, container = app_client
+    pid = (await create_product(client))["id"]
+    await client.post(f"/api/products/{pid}/subscriptions", json={"email": "ann@example.com"})
+    async with container.engine().connect() as connection:
+        [token] = [
+            row[0] for row in await connection.exec_driver_sql("SELECT token FROM subscriptions")
+        ]
+    page = await client.get(f"/api/subscriptions/{token}")
+    assert page.status_code == 200 and "Unsubscribe" in page.text
+    assert page.headers["content-type"].startswith("text/html")
+    # Looking at the page unsubscribed no one; the one-click POST does.
+    assert (
+        await client.post(f"/api/subscriptions/{token}", content=b"List-Unsubscribe=One-Click")
+    ).status_code == 204
+    assert (await client.delete(f"/api/subscriptions/{token}")).status_code == 404
+
+
 async def test_operations_endpoints(app_client) -> None:  # type: ignore[no-untyped-def]
     client, _ = app_client
     assert (await client.get("/health/live")).status_code == 200

@@ -27,7 +27,10 @@ def mail_body(message: EmailMessage, sender: str) -> dict[str, Any]:
             {
                 "to": [{"email": recipient.email}],
                 "substitutions": {UNSUBSCRIBE_TAG: url},
-                "headers": {"List-Unsubscribe": f"<{url}>"},
+                "headers": {
+                    "List-Unsubscribe": f"<{url}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                },
             }
         )
     return {

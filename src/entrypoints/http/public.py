@@ -6,7 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
-from litestar import Controller, delete, get, post
+from litestar import Controller, MediaType, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
@@ -81,9 +81,42 @@ class VisitController(Controller):
         await visits.record_engagement(visit_id, data.duration_ms)
 
 
+UNSUBSCRIBE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Unsubscribe</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><main><h1>Stop update e-mails for this product?</h1>
+<button id="go">Unsubscribe</button><p id="out" role="status"></p></main>
+<script>
+document.getElementById("go").onclick = async () => {
+  const r = await fetch(location.pathname, {method: "DELETE"});
+  document.getElementById("out").textContent =
+    r.status === 204 ? "You are unsubscribed." : "This link is no longer valid.";
+};
+</script></body></html>"""
+
+
 class SubscriptionController(Controller):
     path = "/api/subscriptions"
     tags = ["subscriptions"]
+
+    @get(
+        "/{token:str}",
+        media_type=MediaType.HTML,
+        summary="The unsubscribe link's page: asks before unsubscribing",
+        description="A GET never unsubscribes: mail scanners follow links.",
+    )
+    async def unsubscribe_page(self, token: FromPath[str]) -> str:
+        return UNSUBSCRIBE_PAGE
+
+    @post(
+        "/{token:str}",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)",
+    )
+    async def one_click_unsubscribe(
+        self, token: FromPath[str], subscriptions: NamedDependency[SubscriptionService]
+    ) -> None:
+        await subscriptions.unsubscribe(token)
 
     @delete("/{token:str}", summary="Unsubscribe (the link carried in every e-mail)")
     async def unsubscribe(
