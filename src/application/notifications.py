@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 SEND_JOB = "send_product_update_email"
 LEASE = timedelta(minutes=5)
+# A message the broker lost, or whose retries ran out, is handed over again after this.
+REQUEUE_AFTER = timedelta(hours=2)
+MAX_ATTEMPTS = 20
 
 
 class SendLater(Exception):
@@ -98,8 +101,9 @@ class NotificationService:
         A broker that is down leaves them in the outbox for the next pass; a message enqueued
         twice is harmless because sending is idempotent.
         """
+        stale_before = self._clock.now() - REQUEUE_AFTER
         async with self._uow() as uow:
-            ids = await uow.notifications.unenqueued(limit)
+            ids = await uow.notifications.due_for_relay(limit, stale_before)
         relayed = 0
         for notification_id in ids:
             try:
@@ -133,6 +137,14 @@ class NotificationService:
                 return
             if not await uow.notifications.lease(notification_id, now, now + self._lease):
                 raise SendLater("another worker holds this notification", 30)
+            if notification.attempts >= MAX_ATTEMPTS:
+                await uow.commit()
+                await self._finish(
+                    notification,
+                    NotificationStatus.FAILED,
+                    f"gave up after {notification.attempts} attempts: {notification.last_error}",
+                )
+                return
             product = await uow.products.get(notification.product_id)
             recipients = await uow.notifications.snapshot_recipients(
                 notification_id, self._batch_size

@@ -38,6 +38,7 @@ class Settings:
     visit_flush_interval_s: float
     product_cache_ttl_s: float
     email_lease_s: float = 300.0
+    cors_origins: tuple[str, ...] = ("*",)
     redis_prefix: str = "footfall"
     tracking_enabled: bool = True
     data_dir: Path = field(default_factory=Path.cwd)
@@ -123,6 +124,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         visit_flush_interval_s=_float(env, "FOOTFALL_VISIT_FLUSH_INTERVAL_S", 0.1),
         product_cache_ttl_s=_float(env, "FOOTFALL_PRODUCT_CACHE_TTL_S", 2.0),
         email_lease_s=_float(env, "FOOTFALL_EMAIL_LEASE_S", 300.0),
+        cors_origins=tuple(
+            o.strip() for o in (env.get("FOOTFALL_CORS_ORIGINS") or "*").split(",") if o.strip()
+        ),
         redis_prefix=env.get("FOOTFALL_REDIS_PREFIX") or "footfall",
         tracking_enabled=(env.get("FOOTFALL_BENCH_TRACKING") or "on") != "off",
         data_dir=data_dir,

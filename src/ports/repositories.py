@@ -83,7 +83,9 @@ class NotificationRepository(Protocol):
 
     async def save(self, notification: Notification) -> None: ...
 
-    async def unenqueued(self, limit: int) -> list[UUID]: ...
+    async def due_for_relay(self, limit: int, stale_before: datetime) -> list[UUID]:
+        """Pending notifications never handed to the broker, or handed over before
+        ``stale_before`` and still not done (their message was lost or gave up)."""
 
     async def mark_enqueued(self, notification_id: UUID, at: datetime) -> None: ...
 

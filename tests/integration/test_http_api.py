@@ -145,8 +145,19 @@ async def test_a_tracked_page_view_records_one_visit_and_engagement(app_client) 
     page = await client.get(f"/api/products/{product['id']}", headers={"User-Agent": BROWSER_UA})
     assert page.status_code == 200
     visit_id = page.headers["x-visit-id"]
-    beacon = await client.post(f"/api/visits/{visit_id}/engagement", json={"duration_ms": 4200})
+    cross_origin = await client.get(
+        f"/api/products/{product['id']}",
+        headers={"User-Agent": BROWSER_UA, "Origin": "https://shop.example"},
+    )
+    assert "x-visit-id" in cross_origin.headers["access-control-expose-headers"].lower()
+    # navigator.sendBeacon sends a string body as text/plain: that must work too.
+    beacon = await client.post(
+        f"/api/visits/{visit_id}/engagement",
+        content=b'{"duration_ms": 4200}',
+        headers={"content-type": "text/plain;charset=UTF-8", "origin": "https://shop.example"},
+    )
     assert beacon.status_code == 204
+    assert beacon.headers["access-control-allow-origin"] == "*"
     for bad in (0, 86_400_001, "twelve", None):
         response = await client.post(
             f"/api/visits/{visit_id}/engagement", json={"duration_ms": bad}
@@ -182,7 +193,7 @@ async def test_a_tracked_page_view_records_one_visit_and_engagement(app_client) 
     }
     popular = await client.get("/api/admin/analytics/popular?days=7&limit=10", headers=ADMIN)
     assert popular.json() == [
-        {"product_id": product["id"], "name": "Lamp", "visits": 1, "unique_visitors": 1}
+        {"product_id": product["id"], "name": "Lamp", "visits": 2, "unique_visitors": 1}
     ]
 
 

@@ -165,9 +165,11 @@ async def test_notifications_freeze_recipients_in_batches(uow_factory) -> None: 
         await uow.notifications.add(note)
         await uow.commit()
     async with uow_factory() as uow:
-        assert await uow.notifications.unenqueued(10) == [note.id]
+        assert await uow.notifications.due_for_relay(10, NOW) == [note.id]
         await uow.notifications.mark_enqueued(note.id, NOW)
-        assert await uow.notifications.unenqueued(10) == []
+        assert await uow.notifications.due_for_relay(10, NOW) == []
+        # Handed over long ago and still pending: due again.
+        assert await uow.notifications.due_for_relay(10, NOW + timedelta(hours=3)) == [note.id]
         assert await uow.notifications.lease(note.id, NOW, NOW + timedelta(minutes=5))
         assert not await uow.notifications.lease(note.id, NOW, NOW + timedelta(minutes=5))
         assert await uow.notifications.snapshot_recipients(note.id, 2) == 5

@@ -131,3 +131,21 @@ async def test_unsubscribed_addresses_are_not_mailed() -> None:
     nid = await patch_and_relay(world, pid, name="Lamp 2")
     await world.notifications().send_product_update_email(nid)
     assert [r.email for r in world.sender.sent[0].recipients] == ["user1@example.com"]
+
+
+async def test_a_lost_message_is_relayed_again_and_a_hopeless_one_gives_up() -> None:
+    world = World()
+    pid = await product_with_subscribers(world, 1)
+    nid = await patch_and_relay(world, pid, name="Lamp 2")
+    assert await world.notifications().relay() == 0
+    world.clock.advance(hours=3)  # the broker lost it: nothing happened for hours
+    assert await world.notifications().relay() == 1
+    world.sender.failures = [TransientEmailError("503") for _ in range(20)]
+    for _ in range(20):
+        with pytest.raises(TransientEmailError):
+            await world.notifications().send_product_update_email(nid)
+    await world.notifications().send_product_update_email(nid)
+    failed = world.store.notifications[nid]
+    assert failed.status == NotificationStatus.FAILED and failed.attempts == 20
+    assert failed.last_error == "gave up after 20 attempts: 503"
+    assert world.sender.sent == []

@@ -228,11 +228,12 @@ class InMemoryNotificationRepository:
         ]
         return sorted(found, key=lambda n: n.created_at, reverse=True)[:limit]
 
-    async def unenqueued(self, limit: int) -> list[UUID]:
+    async def due_for_relay(self, limit: int, stale_before: datetime) -> list[UUID]:
         waiting = [
             n
             for n in self._s.notifications.values()
-            if n.id not in self._s.enqueued and n.status == NotificationStatus.PENDING
+            if n.status == NotificationStatus.PENDING
+            and (n.id not in self._s.enqueued or self._s.enqueued[n.id] < stale_before)
         ]
         return [n.id for n in sorted(waiting, key=lambda n: n.created_at)][:limit]
 

@@ -129,10 +129,12 @@ class SqlNotificationRepository:
             query = query.where(notifications.c.status == status.value)
         return [_notification(r) for r in await self._db.execute(query)]
 
-    async def unenqueued(self, limit: int) -> list[UUID]:
+    async def due_for_relay(self, limit: int, stale_before: datetime) -> list[UUID]:
         rows = await self._db.execute(
             select(notifications.c.id)
-            .where(notifications.c.enqueued_at.is_(None))
+            .where(
+                notifications.c.enqueued_at.is_(None) | (notifications.c.enqueued_at < stale_before)
+            )
             .where(notifications.c.status == NotificationStatus.PENDING.value)
             .order_by(notifications.c.created_at)
             .limit(limit)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, MediaType, Response, Router, get
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -123,6 +124,14 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
         exception_handlers=HANDLERS,
         logging_config=None,  # entrypoints.logs configures logging; Litestar must not
         request_max_body_size=MAX_BODY_BYTES,
+        # Product pages live on other origins: they read X-Visit-Id and send beacons.
+        cors_config=CORSConfig(
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["X-Visit-Id"],
+            max_age=3600,
+        ),
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="Footfall",
