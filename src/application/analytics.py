@@ -10,11 +10,14 @@ from uuid import UUID
 from domain.analytics import (
     PopularProduct,
     ProductAnalytics,
-    deltas_for,
+    WindowReport,
+    fold,
     resolve_range,
     summarise,
+    visitor_key,
 )
 from domain.errors import InvalidValue, ProductNotFound
+from ports.repositories import UnitOfWork
 from ports.services import Clock, Metrics, SaltStore, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -35,40 +38,37 @@ class AnalyticsService:
         salts: SaltStore,
         *,
         batch_size: int = 5000,
+        native_span: int = 2000,
         retention_days: int = 90,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._metrics = metrics
         self._salts = salts
-        self._batch_size = batch_size
+        self._batch_size = batch_size  # rows per step-by-step window
+        # Transactions per set-based window (PostgreSQL: a flush of up to 1,000 visits each).
+        self._native_span = native_span
         self._retention_days = retention_days
 
     async def update_analytics(self) -> AggregationReport:
-        """Folds every pending visit (new visits and grown durations) into the daily rows.
+        """Folds everything written since the last run (new visits, beacons) into the daily
+        rows, window by window.
 
-        Each batch claims its visits, adds their deltas and marks them aggregated in one
-        transaction, so a crash or a concurrent run can neither lose nor double count.
+        Each window is read, folded and its watermark moved in one transaction that holds
+        the aggregation lock, so a crash or a concurrent run can neither lose nor double
+        count. Raw visits are never rewritten: the cost follows the new rows only.
         """
         started = self._clock.now()
         processed = 0
         while True:
             async with self._uow() as uow:
-                batch = await uow.visits.claim_pending(self._batch_size)
-                if not batch:
-                    break
-                deltas = deltas_for(batch)
-                new_hashes = [
-                    (product_id, day, visitor_hash)
-                    for (product_id, day), delta in deltas.items()
-                    for visitor_hash in delta.new_hashes
-                ]
-                for key, count in (await uow.analytics.add_visitor_hashes(new_hashes)).items():
-                    deltas[key].unique_visitors += count
-                await uow.analytics.apply_deltas(deltas)
-                await uow.visits.mark_aggregated(batch)
+                report = await uow.visits.fold_window(self._native_span)
+                if report is None:
+                    report = await self._fold_stepwise(uow)
                 await uow.commit()
-            processed += len(batch)
+            processed += report.visits
+            if report.visits == 0 and report.engagements == 0:
+                break
         async with self._uow() as uow:
             await uow.analytics.set_as_of(started)
             deleted = await uow.visits.delete_aggregated_before(
@@ -79,6 +79,31 @@ class AnalyticsService:
         await self._salts.forget_before(started.date())
         self._metrics.increment("visits_aggregated", processed)
         return AggregationReport(visits_processed=processed, visits_deleted=deleted)
+
+    async def _fold_stepwise(self, uow: UnitOfWork) -> WindowReport:
+        """The reference fold, for stores without a set-based one: read the window, let the
+        domain compute the deltas, write them."""
+        window = await uow.visits.open_window(self._batch_size)
+        if window.empty:
+            return WindowReport(visits=0, engagements=0)
+        visits = await uow.visits.visits_in(window)
+        reported = await uow.visits.durations_in(window)
+        counted = await uow.analytics.counted_durations(reported)
+        result = fold(visits, reported, counted)
+        new_keys = [
+            (product_id, day, visitor_key(visitor_hash))
+            for (product_id, day), delta in result.deltas.items()
+            for visitor_hash in delta.new_hashes
+        ]
+        for key, count in (await uow.analytics.add_visitor_keys(new_keys)).items():
+            result.deltas[key].unique_visitors += count
+        await uow.analytics.apply_deltas(result.deltas)
+        await uow.analytics.save_durations(result.durations)
+        await uow.visits.close_window(window)
+        return WindowReport(
+            visits=len(visits),
+            engagements=window.engagements_to - window.engagements_from,
+        )
 
     async def product_analytics(
         self, product_id: UUID, start: date | None, end: date | None

@@ -9,7 +9,7 @@ from dataclasses import replace
 from uuid import UUID
 
 from domain.visit import Visit
-from ports.services import Metrics, UnitOfWorkFactory
+from ports.services import Clock, Metrics, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ class VisitBuffer:
         self,
         uow: UnitOfWorkFactory,
         metrics: Metrics,
+        clock: Clock,
         *,
         interval_s: float = 0.1,
         batch_size: int = 1000,
@@ -35,6 +36,7 @@ class VisitBuffer:
     ) -> None:
         self._uow = uow
         self._metrics = metrics
+        self._clock = clock
         self._interval_s = interval_s
         self._batch_size = batch_size
         self._max_size = max_size
@@ -139,5 +141,5 @@ class VisitBuffer:
             return
         async with self._uow() as uow:
             for visit_id, duration in late.items():
-                await uow.visits.record_duration(visit_id, duration)
+                await uow.visits.add_engagement(visit_id, duration, self._clock.now())
             await uow.commit()

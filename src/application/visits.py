@@ -67,7 +67,7 @@ class VisitService:
         if self._sink.update_duration(visit_id, duration_ms):
             return
         async with self._uow() as uow:
-            found = await uow.visits.record_duration(visit_id, duration_ms)
+            found = await uow.visits.add_engagement(visit_id, duration_ms, self._clock.now())
             await uow.commit()
         if not found:
             raise VisitNotFound(visit_id)

@@ -96,33 +96,91 @@ def summarise(
     )
 
 
-@dataclass(frozen=True)
-class PendingVisit:
-    """A visit whose contribution to the aggregates is not (fully) counted yet.
+def visitor_key(visitor_hash: bytes) -> int:
+    """The first 64 bits of the keyed visitor hash, as a signed integer.
 
-    ``counted`` says whether the visit itself is already in the daily rows;
-    ``aggregated_duration_ms`` is the duration the rows currently include for it.
+    Sets of visitors per product and day are kept as these keys: a quarter of the size of
+    the full hash, and a collision within one product-day needs ~4 billion visitors.
     """
+    return int.from_bytes(visitor_hash[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class NewVisit:
+    """A visit in the aggregation window: counted once, when its window is folded."""
 
     id: UUID
     product_id: UUID
     day: date
     visitor_hash: bytes
-    counted: bool
-    aggregated_duration_ms: int | None
     duration_ms: int | None
 
 
-def deltas_for(batch: list[PendingVisit]) -> dict[tuple[UUID, date], DailyDelta]:
-    """Folds a batch of pending visits into per product-and-day increments (exact, no I/O)."""
+@dataclass(frozen=True)
+class CountedDuration:
+    """Where a visit's duration is counted, and the duration the aggregates include."""
+
+    product_id: UUID
+    day: date
+    duration_ms: int | None
+
+
+@dataclass
+class Fold:
+    deltas: dict[tuple[UUID, date], DailyDelta]
+    durations: dict[UUID, tuple[UUID, date, int]]  # the new longest duration per visit
+
+
+def fold(
+    visits: list[NewVisit],
+    reported: dict[UUID, int],
+    counted: dict[UUID, CountedDuration],
+) -> Fold:
+    """What one window adds to the daily rows (pure; the same arithmetic as the SQL fold).
+
+    ``reported`` is the longest duration each visit reported in the window (its own initial
+    one or a beacon); ``counted`` what the aggregates already include for those visits. A
+    visit's duration enters the average once, and only its growth is added later.
+    """
     deltas: dict[tuple[UUID, date], DailyDelta] = {}
-    for visit in batch:
+    for visit in visits:
         delta = deltas.setdefault((visit.product_id, visit.day), DailyDelta())
-        if not visit.counted:
-            delta.visits += 1
-            delta.new_hashes.add(visit.visitor_hash)
-        if visit.duration_ms is not None and visit.duration_ms != visit.aggregated_duration_ms:
-            if visit.aggregated_duration_ms is None:
-                delta.durations += 1
-            delta.duration_total_ms += visit.duration_ms - (visit.aggregated_duration_ms or 0)
-    return deltas
+        delta.visits += 1
+        delta.new_hashes.add(visit.visitor_hash)
+    durations: dict[UUID, tuple[UUID, date, int]] = {}
+    for visit_id, longest in reported.items():
+        known = counted.get(visit_id)
+        if known is None:  # the visit is gone (retention): nothing to attribute it to
+            continue
+        if known.duration_ms is not None and longest <= known.duration_ms:
+            continue
+        delta = deltas.setdefault((known.product_id, known.day), DailyDelta())
+        if known.duration_ms is None:
+            delta.durations += 1
+        delta.duration_total_ms += longest - (known.duration_ms or 0)
+        durations[visit_id] = (known.product_id, known.day, longest)
+    return Fold(deltas, durations)
+
+
+@dataclass(frozen=True)
+class AggregationWindow:
+    """The rows one fold takes: sequence numbers [from, to) of visits and of beacons.
+
+    Everything below ``to`` is committed for good (PostgreSQL: transaction ids below the
+    snapshot's xmin; SQLite: writers are serialised), so windows never miss a late commit.
+    """
+
+    visits_from: int
+    visits_to: int
+    engagements_from: int
+    engagements_to: int
+
+    @property
+    def empty(self) -> bool:
+        return self.visits_to <= self.visits_from and self.engagements_to <= self.engagements_from
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    visits: int
+    engagements: int

@@ -98,6 +98,7 @@ class Container(containers.DeclarativeContainer):
         VisitBuffer,
         uow.provider,
         metrics,
+        clock,
         interval_s=settings.provided.visit_flush_interval_s,
         max_size=settings.provided.visit_buffer_max,
         on_flushed=aggregation_trigger.provided.visits_written,

@@ -7,7 +7,15 @@ from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
-from domain.analytics import DailyDelta, DailyStats, PendingVisit, PopularProduct
+from domain.analytics import (
+    AggregationWindow,
+    CountedDuration,
+    DailyDelta,
+    DailyStats,
+    NewVisit,
+    PopularProduct,
+    WindowReport,
+)
 from domain.notification import Notification, NotificationStatus, Recipient, Subscription
 from domain.product import Product, ProductPage
 from domain.visit import Visit
@@ -29,26 +37,42 @@ class ProductRepository(Protocol):
 
 class VisitRepository(Protocol):
     async def add_many(self, visits: Sequence[Visit]) -> None:
-        """Stores a batch in one bulk write; visits start out pending aggregation."""
+        """Stores a batch in one bulk write."""
 
-    async def record_duration(self, visit_id: UUID, duration_ms: int) -> bool:
-        """Keeps the largest duration; False when the visit is unknown."""
+    async def add_engagement(self, visit_id: UUID, duration_ms: int, at: datetime) -> bool:
+        """Appends a beacon; False when the visit is unknown."""
 
-    async def claim_pending(self, limit: int) -> list[PendingVisit]:
-        """Locks up to ``limit`` pending visits (skipping ones another run holds)."""
+    async def open_window(self, span: int) -> AggregationWindow:
+        """Locks the aggregation state (one fold at a time) and returns the next window of
+        at most ``span`` sequence numbers per table; empty when nothing is new."""
 
-    async def mark_aggregated(self, batch: Sequence[PendingVisit]) -> None:
-        """Records what the aggregates now include; a visit whose duration grew meanwhile
-        stays pending."""
+    async def visits_in(self, window: AggregationWindow) -> list[NewVisit]: ...
 
-    async def delete_aggregated_before(self, cutoff: datetime) -> int: ...
+    async def durations_in(self, window: AggregationWindow) -> dict[UUID, int]:
+        """The longest duration each visit reported in the window (its own or a beacon)."""
+
+    async def close_window(self, window: AggregationWindow) -> None:
+        """Moves the watermarks past the window (in the fold's transaction)."""
+
+    async def fold_window(self, span: int) -> WindowReport | None:
+        """Opens, folds and closes the next window inside the database, with the same
+        arithmetic as domain.analytics.fold; None when the store has no such set-based
+        statement (the use case then folds step by step)."""
+
+    async def delete_aggregated_before(self, cutoff: datetime) -> int:
+        """Deletes raw visits and beacons older than ``cutoff`` that are already folded."""
 
 
 class AnalyticsRepository(Protocol):
-    async def add_visitor_hashes(
-        self, rows: Iterable[tuple[UUID, date, bytes]]
+    async def add_visitor_keys(
+        self, rows: Iterable[tuple[UUID, date, int]]
     ) -> dict[tuple[UUID, date], int]:
         """Insert-if-absent; returns how many were new per product and day."""
+
+    async def counted_durations(self, visit_ids: Iterable[UUID]) -> dict[UUID, CountedDuration]:
+        """For each visit that still exists: its product, day and counted duration."""
+
+    async def save_durations(self, durations: dict[UUID, tuple[UUID, date, int]]) -> None: ...
 
     async def apply_deltas(self, deltas: dict[tuple[UUID, date], DailyDelta]) -> None: ...
 

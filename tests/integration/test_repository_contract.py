@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 
-from domain.analytics import DailyDelta
+from domain.analytics import CountedDuration, DailyDelta
 from domain.errors import DuplicateSku
 from domain.notification import Notification, NotificationStatus, Subscription
 from domain.product import FieldChange, Product, ProductDraft
@@ -65,51 +65,72 @@ async def test_leaving_without_commit_rolls_back(uow_factory) -> None:  # type: 
         assert await uow.products.get(lamp.id) is None
 
 
-async def test_visits_queue_for_aggregation_and_durations_only_grow(uow_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_visits_and_beacons_are_read_in_windows_that_never_repeat(uow_factory) -> None:  # type: ignore[no-untyped-def]
     pid = uuid4()
-    first, second = visit(pid), visit(pid, NOW + timedelta(seconds=1))
+    first, second = visit(pid), replace(visit(pid, NOW + timedelta(seconds=1)), duration_ms=800)
     async with uow_factory() as uow:
         await uow.visits.add_many([first, second])
         await uow.commit()
     async with uow_factory() as uow:
-        assert await uow.visits.record_duration(first.id, 3000)
-        assert await uow.visits.record_duration(first.id, 1000)  # smaller: ignored, still known
-        assert not await uow.visits.record_duration(uuid4(), 1000)
+        assert await uow.visits.add_engagement(first.id, 3000, NOW)
+        assert await uow.visits.add_engagement(first.id, 1000, NOW)
+        assert not await uow.visits.add_engagement(uuid4(), 1000, NOW)
         await uow.commit()
     async with uow_factory() as uow:
-        pending = await uow.visits.claim_pending(10)
-        assert [(p.id, p.counted, p.duration_ms, p.day) for p in pending] == [
-            (first.id, False, 3000, date(2026, 3, 1)),
-            (second.id, False, None, date(2026, 3, 1)),
+        window = await uow.visits.open_window(100)
+        assert not window.empty
+        assert [(v.id, v.day, v.duration_ms) for v in await uow.visits.visits_in(window)] == [
+            (first.id, date(2026, 3, 1), None),
+            (second.id, date(2026, 3, 1), 800),
         ]
-        await uow.visits.mark_aggregated(pending)
+        assert await uow.visits.durations_in(window) == {first.id: 3000, second.id: 800}
+        counted = await uow.analytics.counted_durations([first.id, second.id, uuid4()])
+        assert counted == {
+            first.id: CountedDuration(pid, date(2026, 3, 1), None),
+            second.id: CountedDuration(pid, date(2026, 3, 1), None),
+        }
+        await uow.analytics.save_durations({first.id: (pid, date(2026, 3, 1), 3000)})
+        await uow.visits.close_window(window)
         await uow.commit()
     async with uow_factory() as uow:
-        assert await uow.visits.claim_pending(10) == []
-        await uow.visits.record_duration(first.id, 5000)  # a late beacon: pending again
+        assert (await uow.visits.open_window(100)).empty
+        assert (await uow.analytics.counted_durations([first.id]))[first.id].duration_ms == 3000
+        await uow.visits.add_engagement(first.id, 5000, NOW)  # a late beacon: a new window
         await uow.commit()
     async with uow_factory() as uow:
-        [late] = await uow.visits.claim_pending(10)
-        assert (late.id, late.counted, late.aggregated_duration_ms, late.duration_ms) == (
-            first.id,
-            True,
-            3000,
-            5000,
-        )
-        await uow.visits.mark_aggregated([late])
+        late = await uow.visits.open_window(100)
+        assert await uow.visits.visits_in(late) == []
+        assert await uow.visits.durations_in(late) == {first.id: 5000}
+        await uow.visits.close_window(late)
         assert await uow.visits.delete_aggregated_before(NOW + timedelta(days=1)) == 2
         await uow.commit()
 
 
-async def test_visitor_hashes_are_insert_if_absent_and_deltas_add_up(uow_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_windows_are_bounded_by_span(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    pid = uuid4()
+    for _ in range(3):  # three separate writes (on PostgreSQL: three transactions)
+        async with uow_factory() as uow:
+            await uow.visits.add_many([visit(pid), visit(pid)])
+            await uow.commit()
+    seen = []
+    for _ in range(4):
+        async with uow_factory() as uow:
+            window = await uow.visits.open_window(3)
+            seen.append(len(await uow.visits.visits_in(window)))
+            await uow.visits.close_window(window)
+            await uow.commit()
+    assert sum(seen) == 6 and max(seen) <= 4 and seen[-1] == 0
+
+
+async def test_visitor_keys_are_insert_if_absent_and_deltas_add_up(uow_factory) -> None:  # type: ignore[no-untyped-def]
     lamp = product()
     day = date(2026, 3, 1)
     async with uow_factory() as uow:
         await uow.products.add(lamp)
-        new = await uow.analytics.add_visitor_hashes([(lamp.id, day, b"a"), (lamp.id, day, b"b")])
+        new = await uow.analytics.add_visitor_keys([(lamp.id, day, 1), (lamp.id, day, -2)])
         assert new == {(lamp.id, day): 2}
-        again = await uow.analytics.add_visitor_hashes(
-            [(lamp.id, day, b"a"), (lamp.id, day + timedelta(days=1), b"a")]
+        again = await uow.analytics.add_visitor_keys(
+            [(lamp.id, day, 1), (lamp.id, day + timedelta(days=1), 1)]
         )
         assert again == {(lamp.id, day + timedelta(days=1)): 1}
         for _ in range(2):

@@ -57,7 +57,12 @@ class World:
 
     def analytics(self) -> AnalyticsService:
         return AnalyticsService(
-            self.uow, self.clock, self.metrics, self.salts, batch_size=self.batch_size
+            self.uow,
+            self.clock,
+            self.metrics,
+            self.salts,
+            batch_size=self.batch_size,
+            native_span=self.batch_size,
         )
 
     def subscriptions(self) -> SubscriptionService:

@@ -1,10 +1,10 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
 
 import pytest
 
-from domain.analytics import PendingVisit, deltas_for, resolve_range
+from domain.analytics import CountedDuration, NewVisit, fold, resolve_range, visitor_key
 from domain.errors import InvalidValue
 from domain.product import Product, ProductDraft
 from domain.visit import normalise_ip, validate_duration
@@ -93,25 +93,29 @@ def test_range_defaults_to_the_last_30_days_and_is_bounded() -> None:
         resolve_range(date(2026, 2, 2), date(2026, 2, 1), today)
 
 
-def test_deltas_count_new_visits_and_only_the_growth_of_durations() -> None:
+def test_a_fold_counts_new_visits_and_only_the_growth_of_durations() -> None:
     product, day = uuid4(), date(2026, 3, 1)
-    batch = [
-        PendingVisit(
-            uuid4(),
-            product,
-            day,
-            b"a",
-            counted=False,
-            aggregated_duration_ms=None,
-            duration_ms=None,
-        ),
-        PendingVisit(
-            uuid4(), product, day, b"a", counted=False, aggregated_duration_ms=None, duration_ms=500
-        ),
-        PendingVisit(
-            uuid4(), product, day, b"b", counted=True, aggregated_duration_ms=1000, duration_ms=1500
-        ),
-    ]
-    delta = deltas_for(batch)[(product, day)]
-    assert (delta.visits, delta.durations, delta.duration_total_ms) == (2, 1, 1000)
-    assert delta.new_hashes == {b"a"}
+    a, b, old = uuid4(), uuid4(), uuid4()
+    visits = [NewVisit(a, product, day, b"a" * 32, None), NewVisit(b, product, day, b"a" * 32, 500)]
+    reported = {b: 700, old: 1500, uuid4(): 900}  # the last visit no longer exists
+    counted = {
+        b: CountedDuration(product, day, None),
+        old: CountedDuration(product, day - timedelta(days=1), 1000),
+    }
+    result = fold(visits, reported, counted)
+    today = result.deltas[(product, day)]
+    assert (today.visits, today.durations, today.duration_total_ms) == (2, 1, 700)
+    assert today.new_hashes == {b"a" * 32}
+    yesterday = result.deltas[(product, day - timedelta(days=1))]
+    assert (yesterday.visits, yesterday.durations, yesterday.duration_total_ms) == (0, 0, 500)
+    assert result.durations == {
+        b: (product, day, 700),
+        old: (product, day - timedelta(days=1), 1500),
+    }
+    unchanged = fold([], {old: 1200}, {old: CountedDuration(product, day, 1500)})
+    assert unchanged.deltas == {} and unchanged.durations == {}
+
+
+def test_visitor_keys_are_the_first_64_bits_signed() -> None:
+    assert visitor_key(b"\x00" * 7 + b"\x01" + b"\xff" * 24) == 1
+    assert visitor_key(b"\xff" * 32) == -1

@@ -2,6 +2,7 @@ import asyncio
 from datetime import UTC, datetime
 from uuid import uuid4
 
+from adapters.clock import SystemClock
 from adapters.in_memory.repositories import InMemoryUnitOfWork, Store
 from adapters.in_memory.services import InMemoryMetrics
 from application.visit_buffer import VisitBuffer
@@ -24,7 +25,7 @@ class FlakyUnitOfWork(InMemoryUnitOfWork):
 
 
 def make(store: Store, metrics: InMemoryMetrics, **options: float) -> VisitBuffer:
-    return VisitBuffer(lambda: FlakyUnitOfWork(store), metrics, **options)  # type: ignore[arg-type]
+    return VisitBuffer(lambda: FlakyUnitOfWork(store), metrics, SystemClock(), **options)  # type: ignore[arg-type]
 
 
 async def test_close_writes_every_buffered_visit() -> None:
@@ -78,4 +79,4 @@ async def test_a_beacon_for_a_buffered_visit_is_not_lost() -> None:
     assert buffer.update_duration(v.id, 1200)
     assert not buffer.update_duration(uuid4(), 1200)
     await buffer.close()
-    assert store.visits[v.id].visit.duration_ms == 1200
+    assert store.visits[v.id].visit.duration_ms == 1200  # written with the visit itself

@@ -4,31 +4,49 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from domain.analytics import DailyDelta, DailyStats, PendingVisit, PopularProduct
+from domain.analytics import (
+    AggregationWindow,
+    CountedDuration,
+    DailyDelta,
+    DailyStats,
+    NewVisit,
+    PopularProduct,
+    WindowReport,
+)
 from domain.errors import DuplicateSku
 from domain.notification import Notification, NotificationStatus, Recipient, Subscription
 from domain.product import Product, ProductPage
 from domain.visit import Visit
 
 
-@dataclass
+@dataclass(frozen=True)
 class StoredVisit:
     visit: Visit
-    counted: bool = False
-    aggregated_duration_ms: int | None = None
-    pending: bool = True
+    seq: int
+
+
+@dataclass(frozen=True)
+class Engagement:
+    seq: int
+    visit_id: UUID
+    duration_ms: int
+    at: datetime
 
 
 @dataclass
 class Store:
     products: dict[UUID, Product] = field(default_factory=dict)
     visits: dict[UUID, StoredVisit] = field(default_factory=dict)
-    visitor_days: set[tuple[UUID, date, bytes]] = field(default_factory=set)
+    engagements: list[Engagement] = field(default_factory=list)
+    visit_durations: dict[UUID, CountedDuration] = field(default_factory=dict)
+    # Sequence numbers are dense and assigned in commit order, like SQLite's.
+    watermarks: tuple[int, int] = (1, 1)
+    visitor_days: set[tuple[UUID, date, int]] = field(default_factory=set)
     daily: dict[tuple[UUID, date], DailyStats] = field(default_factory=dict)
     as_of: datetime | None = None
     subscriptions: dict[UUID, Subscription] = field(default_factory=dict)
@@ -73,48 +91,73 @@ class InMemoryVisitRepository:
         self._s = store
 
     async def add_many(self, visits: Sequence[Visit]) -> None:
-        for visit in visits:
-            self._s.visits[visit.id] = StoredVisit(visit)
+        seq = max((v.seq for v in self._s.visits.values()), default=self._s.watermarks[0] - 1)
+        for offset, visit in enumerate(visits, start=1):
+            self._s.visits[visit.id] = StoredVisit(visit, seq + offset)
 
-    async def record_duration(self, visit_id: UUID, duration_ms: int) -> bool:
-        stored = self._s.visits.get(visit_id)
-        if stored is None:
+    async def add_engagement(self, visit_id: UUID, duration_ms: int, at: datetime) -> bool:
+        if visit_id not in self._s.visits:
             return False
-        if stored.visit.duration_ms is None or duration_ms > stored.visit.duration_ms:
-            stored.visit = replace(stored.visit, duration_ms=duration_ms)
-            stored.pending = True
+        seq = self._s.engagements[-1].seq + 1 if self._s.engagements else self._s.watermarks[1]
+        self._s.engagements.append(Engagement(seq, visit_id, duration_ms, at))
         return True
 
-    async def claim_pending(self, limit: int) -> list[PendingVisit]:
-        pending = sorted(
-            (s for s in self._s.visits.values() if s.pending), key=lambda s: s.visit.occurred_at
-        )[:limit]
+    async def open_window(self, span: int) -> AggregationWindow:
+        visits_from, engagements_from = self._s.watermarks
+        last_visit = max((v.seq for v in self._s.visits.values()), default=visits_from - 1)
+        last_engagement = (
+            self._s.engagements[-1].seq if self._s.engagements else engagements_from - 1
+        )
+        return AggregationWindow(
+            visits_from,
+            min(last_visit + 1, visits_from + span),
+            engagements_from,
+            min(last_engagement + 1, engagements_from + span),
+        )
+
+    async def visits_in(self, window: AggregationWindow) -> list[NewVisit]:
         return [
-            PendingVisit(
-                id=s.visit.id,
-                product_id=s.visit.product_id,
-                day=s.visit.day,
-                visitor_hash=s.visit.visitor_hash,
-                counted=s.counted,
-                aggregated_duration_ms=s.aggregated_duration_ms,
-                duration_ms=s.visit.duration_ms,
+            NewVisit(
+                s.visit.id,
+                s.visit.product_id,
+                s.visit.day,
+                s.visit.visitor_hash,
+                s.visit.duration_ms,
             )
-            for s in pending
+            for s in sorted(self._s.visits.values(), key=lambda s: s.seq)
+            if window.visits_from <= s.seq < window.visits_to
         ]
 
-    async def mark_aggregated(self, batch: Sequence[PendingVisit]) -> None:
-        for item in batch:
-            stored = self._s.visits[item.id]
-            stored.counted = True
-            stored.aggregated_duration_ms = item.duration_ms
-            stored.pending = stored.visit.duration_ms != item.duration_ms
+    async def durations_in(self, window: AggregationWindow) -> dict[UUID, int]:
+        reported: dict[UUID, int] = {}
+        for visit in await self.visits_in(window):
+            if visit.duration_ms is not None:
+                reported[visit.id] = visit.duration_ms
+        for beacon in self._s.engagements:
+            if window.engagements_from <= beacon.seq < window.engagements_to:
+                reported[beacon.visit_id] = max(
+                    beacon.duration_ms, reported.get(beacon.visit_id, 0)
+                )
+        return reported
+
+    async def close_window(self, window: AggregationWindow) -> None:
+        self._s.watermarks = (window.visits_to, window.engagements_to)
+
+    async def fold_window(self, span: int) -> WindowReport | None:
+        return None  # the use case's step-by-step fold is the reference
 
     async def delete_aggregated_before(self, cutoff: datetime) -> int:
         old = [
-            k for k, s in self._s.visits.items() if s.visit.occurred_at < cutoff and not s.pending
+            key
+            for key, s in self._s.visits.items()
+            if s.visit.occurred_at < cutoff and s.seq < self._s.watermarks[0]
         ]
         for key in old:
             del self._s.visits[key]
+            self._s.visit_durations.pop(key, None)
+        self._s.engagements = [
+            e for e in self._s.engagements if e.at >= cutoff or e.seq >= self._s.watermarks[1]
+        ]
         return len(old)
 
 
@@ -122,8 +165,25 @@ class InMemoryAnalyticsRepository:
     def __init__(self, store: Store) -> None:
         self._s = store
 
-    async def add_visitor_hashes(
-        self, rows: Iterable[tuple[UUID, date, bytes]]
+    async def counted_durations(self, visit_ids: Iterable[UUID]) -> dict[UUID, CountedDuration]:
+        found: dict[UUID, CountedDuration] = {}
+        for visit_id in visit_ids:
+            stored = self._s.visits.get(visit_id)
+            if stored is not None:
+                counted = self._s.visit_durations.get(visit_id)
+                found[visit_id] = CountedDuration(
+                    stored.visit.product_id,
+                    stored.visit.day,
+                    counted.duration_ms if counted else None,
+                )
+        return found
+
+    async def save_durations(self, durations: dict[UUID, tuple[UUID, date, int]]) -> None:
+        for visit_id, (product_id, day, duration_ms) in durations.items():
+            self._s.visit_durations[visit_id] = CountedDuration(product_id, day, duration_ms)
+
+    async def add_visitor_keys(
+        self, rows: Iterable[tuple[UUID, date, int]]
     ) -> dict[tuple[UUID, date], int]:
         new: dict[tuple[UUID, date], int] = {}
         for row in rows:
@@ -286,12 +346,12 @@ class InMemoryNotificationRepository:
 
 
 def _copy(store: Store) -> Store:
-    """Copies the containers; values are frozen, except StoredVisit, which is copied too."""
+    """Copies the containers; the values in them are frozen."""
     work = copy.copy(store)
     for name, value in vars(store).items():
         if isinstance(value, dict | set):
             setattr(work, name, copy.copy(value))
-    work.visits = {key: replace(stored) for key, stored in store.visits.items()}
+    work.engagements = list(store.engagements)
     return work
 
 

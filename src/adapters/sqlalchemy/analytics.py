@@ -12,8 +12,15 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.sqlalchemy.tables import aggregation_state, product_daily, products, visitor_days
-from domain.analytics import DailyDelta, DailyStats, PopularProduct
+from adapters.sqlalchemy.tables import (
+    aggregation_state,
+    product_daily,
+    products,
+    visit_durations,
+    visitor_days,
+    visits,
+)
+from domain.analytics import CountedDuration, DailyDelta, DailyStats, PopularProduct
 
 
 class SqlAnalyticsRepository:
@@ -23,11 +30,11 @@ class SqlAnalyticsRepository:
             postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
         )
 
-    async def add_visitor_hashes(
-        self, rows: Iterable[tuple[UUID, date, bytes]]
+    async def add_visitor_keys(
+        self, rows: Iterable[tuple[UUID, date, int]]
     ) -> dict[tuple[UUID, date], int]:
         # Sorted so concurrent runs take row locks in one order and cannot deadlock.
-        params = [{"product_id": p, "day": d, "visitor_hash": h} for p, d, h in sorted(rows)]
+        params = [{"product_id": p, "day": d, "visitor_key": k} for p, d, k in sorted(rows)]
         if not params:
             return {}
         statement = (
@@ -37,6 +44,39 @@ class SqlAnalyticsRepository:
         )
         result = await self._db.execute(statement, params)
         return dict(Counter((r.product_id, r.day) for r in result))
+
+    async def counted_durations(self, visit_ids: Iterable[UUID]) -> dict[UUID, CountedDuration]:
+        ids = list(visit_ids)
+        found: dict[UUID, CountedDuration] = {}
+        for start in range(0, len(ids), 1000):
+            rows = await self._db.execute(
+                select(
+                    visits.c.id,
+                    visits.c.product_id,
+                    visits.c.occurred_at,
+                    visit_durations.c.duration_ms,
+                )
+                .outerjoin(visit_durations, visit_durations.c.visit_id == visits.c.id)
+                .where(visits.c.id.in_(ids[start : start + 1000]))
+            )
+            for r in rows:
+                found[r.id] = CountedDuration(r.product_id, r.occurred_at.date(), r.duration_ms)
+        return found
+
+    async def save_durations(self, durations: dict[UUID, tuple[UUID, date, int]]) -> None:
+        if not durations:
+            return
+        statement = self._insert(visit_durations)
+        await self._db.execute(
+            statement.on_conflict_do_update(
+                index_elements=[visit_durations.c.visit_id],
+                set_={"duration_ms": statement.excluded.duration_ms},
+            ),
+            [
+                {"visit_id": visit_id, "product_id": p, "day": d, "duration_ms": ms}
+                for visit_id, (p, d, ms) in sorted(durations.items())
+            ],
+        )
 
     async def apply_deltas(self, deltas: dict[tuple[UUID, date], DailyDelta]) -> None:
         if not deltas:
@@ -89,7 +129,7 @@ class SqlAnalyticsRepository:
         self, product_ids: list[UUID], start: date, end: date
     ) -> dict[UUID, int]:
         rows = await self._db.execute(
-            select(visitor_days.c.product_id, func.count(visitor_days.c.visitor_hash.distinct()))
+            select(visitor_days.c.product_id, func.count(visitor_days.c.visitor_key.distinct()))
             .where(visitor_days.c.product_id.in_(product_ids))
             .where(visitor_days.c.day.between(start, end))
             .group_by(visitor_days.c.product_id)

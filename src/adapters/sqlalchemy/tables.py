@@ -62,6 +62,11 @@ products = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# On PostgreSQL a row's seq is the id of the transaction that wrote it: aggregation folds
+# everything below the snapshot's xmin, i.e. only transactions that can no longer commit
+# late. SQLite serialises writers, so there the adapter numbers rows itself.
+PG_TRANSACTION_ID = text("(pg_current_xact_id()::text::bigint)")
+
 visits = Table(
     "visits",
     metadata,
@@ -72,18 +77,31 @@ visits = Table(
     Column("browser", String(64), nullable=False),
     Column("os", String(64), nullable=False),
     Column("device", String(16), nullable=False),
+    # A duration reported while the visit was still buffered; later beacons are engagements.
     Column("duration_ms", Integer, nullable=True),
-    # What the aggregates include for this visit; pending marks a difference to fold in.
-    Column("counted", Boolean, nullable=False, server_default=text("false")),
-    Column("aggregated_duration_ms", Integer, nullable=True),
-    Column("pending", Boolean, nullable=False, server_default=text("true")),
-    Index(
-        "ix_visits_pending",
-        "occurred_at",
-        postgresql_where=text("pending"),
-        sqlite_where=text("pending"),
-    ),
-    Index("ix_visits_occurred_at", "occurred_at"),
+    Column("seq", BigInteger, nullable=False, server_default=PG_TRANSACTION_ID),
+    Index("ix_visits_seq", "seq"),
+    # Append-ordered: a BRIN index costs ingestion almost nothing (btree on SQLite).
+    Index("ix_visits_occurred_at", "occurred_at", postgresql_using="brin"),
+)
+
+engagements = Table(
+    "engagements",
+    metadata,
+    Column("visit_id", Uuid, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("seq", BigInteger, nullable=False, server_default=PG_TRANSACTION_ID),
+    Index("ix_engagements_seq", "seq"),
+)
+
+visit_durations = Table(
+    "visit_durations",
+    metadata,
+    Column("visit_id", Uuid, primary_key=True),
+    Column("product_id", Uuid, nullable=False),
+    Column("day", Date, nullable=False, index=True),
+    Column("duration_ms", Integer, nullable=False),
 )
 
 visitor_days = Table(
@@ -91,7 +109,7 @@ visitor_days = Table(
     metadata,
     Column("product_id", Uuid, primary_key=True),
     Column("day", Date, primary_key=True),
-    Column("visitor_hash", LargeBinary(32), primary_key=True),
+    Column("visitor_key", BigInteger, primary_key=True),
 )
 
 product_daily = Table(
@@ -111,6 +129,8 @@ aggregation_state = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("as_of", UTCDateTime, nullable=True),
+    Column("visits_seq", BigInteger, nullable=False, server_default=text("0")),
+    Column("engagements_seq", BigInteger, nullable=False, server_default=text("0")),
 )
 
 subscriptions = Table(

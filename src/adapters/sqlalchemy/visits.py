@@ -1,4 +1,4 @@
-"""Visit repository: bulk ingestion (COPY on PostgreSQL) and the queue aggregation drains."""
+"""Visit repository: bulk ingestion (COPY on PostgreSQL) and the windows aggregation folds."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Integer, bindparam, delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.sqlalchemy.tables import visits
-from domain.analytics import PendingVisit
+from adapters.sqlalchemy.tables import (
+    aggregation_state,
+    engagements,
+    visit_durations,
+    visits,
+)
+from domain.analytics import AggregationWindow, NewVisit, WindowReport
 from domain.visit import Visit
 
 COPY_COLUMNS = (
@@ -23,21 +28,90 @@ COPY_COLUMNS = (
     "os",
     "device",
     "duration_ms",
-    "counted",
-    "pending",
 )
+
+# PostgreSQL folds a window in one statement, with the arithmetic of domain.analytics.fold
+# done set-based: visits counted once, visitor keys inserted if absent (exact uniques), each
+# visit's longest duration entering the average once and growing after. Keys are written
+# in order, so concurrent writers cannot deadlock.
+FOLD_WINDOW = text("""
+WITH new_visits AS MATERIALIZED (
+    SELECT id, product_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, visitor_hash,
+           duration_ms
+    FROM visits
+    WHERE seq >= :visits_from AND seq < :visits_to
+), fresh AS (
+    INSERT INTO visitor_days (product_id, day, visitor_key)
+    SELECT DISTINCT product_id, day,
+           ('x' || encode(substring(visitor_hash FROM 1 FOR 8), 'hex'))::bit(64)::bigint
+    FROM new_visits
+    ORDER BY 1, 2, 3
+    ON CONFLICT DO NOTHING
+    RETURNING product_id, day
+), uniques AS (
+    SELECT product_id, day, count(*) AS n FROM fresh GROUP BY product_id, day
+), counts AS (
+    SELECT product_id, day, count(*) AS n FROM new_visits GROUP BY product_id, day
+), reported AS (
+    SELECT visit_id, max(duration_ms) AS duration_ms
+    FROM (
+        SELECT id AS visit_id, duration_ms FROM new_visits WHERE duration_ms IS NOT NULL
+        UNION ALL
+        SELECT visit_id, duration_ms FROM engagements
+        WHERE seq >= :engagements_from AND seq < :engagements_to
+    ) AS all_reports
+    GROUP BY visit_id
+), changed AS MATERIALIZED (
+    SELECT r.visit_id, v.product_id, (v.occurred_at AT TIME ZONE 'UTC')::date AS day,
+           r.duration_ms AS new_ms, d.duration_ms AS old_ms
+    FROM reported AS r
+    JOIN visits AS v ON v.id = r.visit_id
+    LEFT JOIN visit_durations AS d ON d.visit_id = r.visit_id
+    WHERE d.duration_ms IS NULL OR r.duration_ms > d.duration_ms
+), kept AS (
+    INSERT INTO visit_durations (visit_id, product_id, day, duration_ms)
+    SELECT visit_id, product_id, day, new_ms FROM changed ORDER BY visit_id
+    ON CONFLICT (visit_id) DO UPDATE SET duration_ms = excluded.duration_ms
+    RETURNING 1
+), durations AS (
+    SELECT product_id, day, count(*) FILTER (WHERE old_ms IS NULL) AS n,
+           sum(new_ms - coalesce(old_ms, 0)) AS total_ms
+    FROM changed
+    GROUP BY product_id, day
+), daily AS (
+    INSERT INTO product_daily AS p
+        (product_id, day, visits, unique_visitors, durations, duration_total_ms)
+    SELECT k.product_id, k.day, coalesce(c.n, 0), coalesce(u.n, 0), coalesce(d.n, 0),
+           coalesce(d.total_ms, 0)
+    FROM (SELECT product_id, day FROM counts UNION SELECT product_id, day FROM durations) AS k
+    LEFT JOIN counts AS c USING (product_id, day)
+    LEFT JOIN uniques AS u USING (product_id, day)
+    LEFT JOIN durations AS d USING (product_id, day)
+    ORDER BY 1, 2
+    ON CONFLICT (product_id, day) DO UPDATE SET
+        visits = p.visits + excluded.visits,
+        unique_visitors = p.unique_visitors + excluded.unique_visitors,
+        durations = p.durations + excluded.durations,
+        duration_total_ms = p.duration_total_ms + excluded.duration_total_ms
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM new_visits), (SELECT count(*) FROM daily),
+       (SELECT count(*) FROM kept)
+""")
 
 
 class SqlVisitRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._db = connection
+        self._postgres = connection.dialect.name == "postgresql"
 
     async def add_many(self, batch: Sequence[Visit]) -> None:
         if not batch:
             return
-        if self._db.dialect.name == "postgresql":
+        if self._postgres:
             await self._copy(batch)
             return
+        first = await self._next_seq(visits.c.seq)
         await self._db.execute(
             insert(visits),
             [
@@ -50,10 +124,9 @@ class SqlVisitRepository:
                     "os": v.os,
                     "device": v.device,
                     "duration_ms": v.duration_ms,
-                    "counted": False,
-                    "pending": True,
+                    "seq": first + offset,
                 }
-                for v in batch
+                for offset, v in enumerate(batch)
             ],
         )
 
@@ -76,73 +149,148 @@ class SqlVisitRepository:
                     v.os,
                     v.device,
                     v.duration_ms,
-                    False,
-                    True,
                 )
                 for v in batch
             ],
         )
 
-    async def record_duration(self, visit_id: UUID, duration_ms: int) -> bool:
-        result = await self._db.execute(
-            update(visits)
-            .where(visits.c.id == visit_id)
-            .where((visits.c.duration_ms.is_(None)) | (visits.c.duration_ms < duration_ms))
-            .values(duration_ms=duration_ms, pending=True)
-        )
-        if result.rowcount:
-            return True
-        found = await self._db.execute(select(visits.c.id).where(visits.c.id == visit_id))
-        return found.first() is not None
+    async def _next_seq(self, column: Any) -> int:
+        """SQLite only: transactions begin IMMEDIATE, so numbering here follows commit order."""
+        last = (await self._db.execute(select(func.max(column)))).scalar_one()
+        return int(last or 0) + 1
 
-    async def claim_pending(self, limit: int) -> list[PendingVisit]:
-        # PostgreSQL: concurrent runs take disjoint rows. SQLite: transactions begin
-        # IMMEDIATE (see engine.py), so runs are serialised anyway.
+    async def add_engagement(self, visit_id: UUID, duration_ms: int, at: datetime) -> bool:
+        found = await self._db.execute(select(visits.c.id).where(visits.c.id == visit_id))
+        if found.first() is None:
+            return False
+        values: dict[str, Any] = {
+            "visit_id": visit_id,
+            "duration_ms": duration_ms,
+            "received_at": at,
+        }
+        if not self._postgres:
+            values["seq"] = await self._next_seq(engagements.c.seq)
+        await self._db.execute(insert(engagements).values(values))
+        return True
+
+    async def open_window(self, span: int) -> AggregationWindow:
+        state = (
+            await self._db.execute(
+                select(aggregation_state.c.visits_seq, aggregation_state.c.engagements_seq)
+                .where(aggregation_state.c.id == 1)
+                .with_for_update()  # one fold at a time (SQLite: IMMEDIATE already serialises)
+            )
+        ).one()
+        if self._postgres:
+            # Transactions below the snapshot's xmin have all ended: none can commit late.
+            done = (
+                await self._db.exec_driver_sql(
+                    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+                )
+            ).scalar_one()
+            limits = (done, done)
+        else:
+            limits = (
+                await self._next_seq(visits.c.seq),
+                await self._next_seq(engagements.c.seq),
+            )
+        visits_to = await self._window_end(visits.c.seq, state.visits_seq, limits[0], span)
+        engagements_to = await self._window_end(
+            engagements.c.seq, state.engagements_seq, limits[1], span
+        )
+        return AggregationWindow(state.visits_seq, visits_to, state.engagements_seq, engagements_to)
+
+    async def _window_end(self, seq: Any, start: int, limit: int, span: int) -> int:
+        """Ends the window after about ``span`` rows, never inside one transaction's rows."""
+        cut = (
+            await self._db.execute(
+                select(seq).where(seq >= start, seq < limit).order_by(seq).offset(span).limit(1)
+            )
+        ).scalar_one_or_none()
+        if cut is not None:
+            return max(int(cut), start + 1)
+        any_row = (
+            await self._db.execute(select(seq).where(seq >= start, seq < limit).limit(1))
+        ).first()
+        # Nothing new: stay put (on PostgreSQL, ids of transactions that wrote no rows here).
+        return max(int(limit), start) if any_row else start
+
+    async def visits_in(self, window: AggregationWindow) -> list[NewVisit]:
         rows = await self._db.execute(
             select(
                 visits.c.id,
                 visits.c.product_id,
                 visits.c.occurred_at,
                 visits.c.visitor_hash,
-                visits.c.counted,
-                visits.c.aggregated_duration_ms,
                 visits.c.duration_ms,
             )
-            .where(visits.c.pending)
-            .order_by(visits.c.occurred_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+            .where(visits.c.seq >= window.visits_from, visits.c.seq < window.visits_to)
+            .order_by(visits.c.seq)
         )
         return [
-            PendingVisit(
-                id=r.id,
-                product_id=r.product_id,
-                day=r.occurred_at.date(),
-                visitor_hash=r.visitor_hash,
-                counted=r.counted,
-                aggregated_duration_ms=r.aggregated_duration_ms,
-                duration_ms=r.duration_ms,
-            )
+            NewVisit(r.id, r.product_id, r.occurred_at.date(), r.visitor_hash, r.duration_ms)
             for r in rows
         ]
 
-    async def mark_aggregated(self, batch: Sequence[PendingVisit]) -> None:
-        if not batch:
-            return
-        counted: Any = bindparam("counted_duration", type_=Integer)
+    async def durations_in(self, window: AggregationWindow) -> dict[UUID, int]:
+        own = select(visits.c.id.label("visit_id"), visits.c.duration_ms).where(
+            visits.c.seq >= window.visits_from,
+            visits.c.seq < window.visits_to,
+            visits.c.duration_ms.is_not(None),
+        )
+        beacons = select(engagements.c.visit_id, engagements.c.duration_ms).where(
+            engagements.c.seq >= window.engagements_from,
+            engagements.c.seq < window.engagements_to,
+        )
+        reports = own.union_all(beacons).subquery()
+        rows = await self._db.execute(
+            select(reports.c.visit_id, func.max(reports.c.duration_ms)).group_by(reports.c.visit_id)
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def close_window(self, window: AggregationWindow) -> None:
         await self._db.execute(
-            update(visits)
-            .where(visits.c.id == bindparam("visit_id"))
-            .values(
-                counted=True,
-                aggregated_duration_ms=counted,
-                pending=visits.c.duration_ms.is_distinct_from(counted),
-            ),
-            [{"visit_id": v.id, "counted_duration": v.duration_ms} for v in batch],
+            update(aggregation_state)
+            .where(aggregation_state.c.id == 1)
+            .values(visits_seq=window.visits_to, engagements_seq=window.engagements_to)
+        )
+
+    async def fold_window(self, span: int) -> WindowReport | None:
+        if not self._postgres:
+            return None
+        window = await self.open_window(span)
+        if window.empty:
+            return WindowReport(visits=0, engagements=0)
+        folded = (
+            await self._db.execute(
+                FOLD_WINDOW,
+                {
+                    "visits_from": window.visits_from,
+                    "visits_to": window.visits_to,
+                    "engagements_from": window.engagements_from,
+                    "engagements_to": window.engagements_to,
+                },
+            )
+        ).one()
+        await self.close_window(window)
+        return WindowReport(
+            visits=int(folded[0]),
+            engagements=window.engagements_to - window.engagements_from,
         )
 
     async def delete_aggregated_before(self, cutoff: datetime) -> int:
+        state = (
+            await self._db.execute(
+                select(aggregation_state.c.visits_seq, aggregation_state.c.engagements_seq)
+            )
+        ).one()
         result = await self._db.execute(
-            delete(visits).where(visits.c.occurred_at < cutoff).where(visits.c.pending.is_(False))
+            delete(visits).where(visits.c.occurred_at < cutoff, visits.c.seq < state.visits_seq)
         )
-        return result.rowcount
+        await self._db.execute(
+            delete(engagements).where(
+                engagements.c.received_at < cutoff, engagements.c.seq < state.engagements_seq
+            )
+        )
+        await self._db.execute(delete(visit_durations).where(visit_durations.c.day < cutoff.date()))
+        return int(result.rowcount)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 07:20:15.388385
+Create Date: 2026-11-24 07:47:52.279109
 """
 
 from collections.abc import Sequence
@@ -16,16 +16,35 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def upgrade() -> None:
+def transaction_id() -> sa.TextClause | None:
+    """PostgreSQL stamps each row with its writer's transaction id (see tables.py);
+    SQLite has none, and the adapter numbers rows itself."""
+    if op.get_bind().dialect.name == "postgresql":
+        return sa.text("(pg_current_xact_id()::text::bigint)")
+    return None
 
+
+def upgrade() -> None:
     state = op.create_table(
         "aggregation_state",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("as_of", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("visits_seq", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("engagements_seq", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    # The single row holding how far aggregation has got.
-    op.bulk_insert(state, [{"id": 1, "as_of": None}])
+    # The single row holding the watermarks and how far aggregation has got.
+    op.bulk_insert(state, [{"id": 1, "as_of": None, "visits_seq": 0, "engagements_seq": 0}])
+    op.create_table(
+        "engagements",
+        sa.Column("visit_id", sa.Uuid(), nullable=False),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("seq", sa.BigInteger(), server_default=transaction_id(), nullable=False),
+    )
+    with op.batch_alter_table("engagements", schema=None) as batch_op:
+        batch_op.create_index("ix_engagements_seq", ["seq"], unique=False)
+
     op.create_table(
         "notification_batches",
         sa.Column("notification_id", sa.Uuid(), nullable=False),
@@ -91,11 +110,22 @@ def upgrade() -> None:
         sa.UniqueConstraint("sku"),
     )
     op.create_table(
+        "visit_durations",
+        sa.Column("visit_id", sa.Uuid(), nullable=False),
+        sa.Column("product_id", sa.Uuid(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("visit_id"),
+    )
+    with op.batch_alter_table("visit_durations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_visit_durations_day"), ["day"], unique=False)
+
+    op.create_table(
         "visitor_days",
         sa.Column("product_id", sa.Uuid(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("visitor_hash", sa.LargeBinary(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("product_id", "day", "visitor_hash"),
+        sa.Column("visitor_key", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("product_id", "day", "visitor_key"),
     )
     op.create_table(
         "visits",
@@ -107,20 +137,14 @@ def upgrade() -> None:
         sa.Column("os", sa.String(length=64), nullable=False),
         sa.Column("device", sa.String(length=16), nullable=False),
         sa.Column("duration_ms", sa.Integer(), nullable=True),
-        sa.Column("counted", sa.Boolean(), server_default=sa.false(), nullable=False),
-        sa.Column("aggregated_duration_ms", sa.Integer(), nullable=True),
-        sa.Column("pending", sa.Boolean(), server_default=sa.true(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), server_default=transaction_id(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("visits", schema=None) as batch_op:
-        batch_op.create_index("ix_visits_occurred_at", ["occurred_at"], unique=False)
         batch_op.create_index(
-            "ix_visits_pending",
-            ["occurred_at"],
-            unique=False,
-            postgresql_where=sa.text("pending"),
-            sqlite_where=sa.text("pending"),
+            "ix_visits_occurred_at", ["occurred_at"], unique=False, postgresql_using="brin"
         )
+        batch_op.create_index("ix_visits_seq", ["seq"], unique=False)
 
     op.create_table(
         "subscriptions",
@@ -140,21 +164,20 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.drop_index("uq_subscriptions_product_email")
 
     op.drop_table("subscriptions")
     with op.batch_alter_table("visits", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_visits_pending",
-            postgresql_where=sa.text("pending"),
-            sqlite_where=sa.text("pending"),
-        )
-        batch_op.drop_index("ix_visits_occurred_at")
+        batch_op.drop_index("ix_visits_seq")
+        batch_op.drop_index("ix_visits_occurred_at", postgresql_using="brin")
 
     op.drop_table("visits")
     op.drop_table("visitor_days")
+    with op.batch_alter_table("visit_durations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_visit_durations_day"))
+
+    op.drop_table("visit_durations")
     op.drop_table("products")
     with op.batch_alter_table("product_daily", schema=None) as batch_op:
         batch_op.drop_index("ix_product_daily_day")
@@ -167,4 +190,8 @@ def downgrade() -> None:
     op.drop_table("notifications")
     op.drop_table("notification_recipients")
     op.drop_table("notification_batches")
+    with op.batch_alter_table("engagements", schema=None) as batch_op:
+        batch_op.drop_index("ix_engagements_seq")
+
+    op.drop_table("engagements")
     op.drop_table("aggregation_state")
