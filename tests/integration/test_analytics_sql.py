@@ -20,6 +20,7 @@ from adapters.sqlalchemy.tables import visits
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from domain.product import ProductDraft
 from tests.analytics_scenarios import check, events, play
+from tests.helpers import BROWSER_UA
 from tests.unit.fakes import World
 
 pytestmark = pytest.mark.integration
@@ -113,3 +114,30 @@ async def test_two_runs_at_once_count_every_visit_exactly_once(fresh_postgres: s
                 total,
             )
     await engine.dispose()
+
+
+async def test_a_visit_duration_counts_once_and_then_only_grows(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    world = World(make_uow=uow_factory)
+    draft = ProductDraft.create(sku="D1", name="Lamp", description="", price="1", currency="EUR")
+    pid = (await world.products().create(draft)).id
+    service, analytics = world.visits(), world.analytics()
+    beaconed = await service.track_visit("203.0.113.1", BROWSER_UA, pid)
+    buffered = await service.track_visit("203.0.113.2", BROWSER_UA, pid)
+    silent = await service.track_visit("203.0.113.3", BROWSER_UA, pid)
+    await service.record_engagement(buffered, 500)  # still in the buffer: written with the visit
+    await world.flush()
+    await analytics.update_analytics()
+    for duration in (1000, 3000, 2000):  # each in its own window: max wins, growth only
+        await service.record_engagement(beaconed, duration)
+        await analytics.update_analytics()
+    await service.record_engagement(buffered, 800)
+    await analytics.update_analytics()
+    assert silent is not None
+    today = world.clock.now().date()
+    [row] = (await analytics.product_analytics(pid, today, today)).daily
+    assert (row.visits, row.unique_visitors, row.durations, row.duration_total_ms) == (
+        3,
+        3,
+        2,
+        3800,
+    )
