@@ -88,17 +88,16 @@ class AnalyticsService:
             return WindowReport(visits=0, engagements=0)
         visits = await uow.visits.visits_in(window)
         reported = await uow.visits.durations_in(window)
-        counted = await uow.analytics.counted_durations(reported)
-        result = fold(visits, reported, counted)
+        counted = await uow.visits.counted_durations(reported, window)
+        deltas = fold(visits, reported, counted)
         new_keys = [
             (product_id, day, visitor_key(visitor_hash))
-            for (product_id, day), delta in result.deltas.items()
+            for (product_id, day), delta in deltas.items()
             for visitor_hash in delta.new_hashes
         ]
         for key, count in (await uow.analytics.add_visitor_keys(new_keys)).items():
-            result.deltas[key].unique_visitors += count
-        await uow.analytics.apply_deltas(result.deltas)
-        await uow.analytics.save_durations(result.durations)
+            deltas[key].unique_visitors += count
+        await uow.analytics.apply_deltas(deltas)
         await uow.visits.close_window(window)
         return WindowReport(
             visits=len(visits),

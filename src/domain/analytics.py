@@ -118,28 +118,23 @@ class NewVisit:
 
 @dataclass(frozen=True)
 class CountedDuration:
-    """Where a visit's duration is counted, and the duration the aggregates include."""
+    """Where a visit's duration is counted, and the longest duration earlier windows
+    counted for it (None: it never reported one before)."""
 
     product_id: UUID
     day: date
     duration_ms: int | None
 
 
-@dataclass
-class Fold:
-    deltas: dict[tuple[UUID, date], DailyDelta]
-    durations: dict[UUID, tuple[UUID, date, int]]  # the new longest duration per visit
-
-
 def fold(
     visits: list[NewVisit],
     reported: dict[UUID, int],
     counted: dict[UUID, CountedDuration],
-) -> Fold:
+) -> dict[tuple[UUID, date], DailyDelta]:
     """What one window adds to the daily rows (pure; the same arithmetic as the SQL fold).
 
     ``reported`` is the longest duration each visit reported in the window (its own initial
-    one or a beacon); ``counted`` what the aggregates already include for those visits. A
+    one or a beacon); ``counted`` what earlier windows already counted for those visits. A
     visit's duration enters the average once, and only its growth is added later.
     """
     deltas: dict[tuple[UUID, date], DailyDelta] = {}
@@ -147,7 +142,6 @@ def fold(
         delta = deltas.setdefault((visit.product_id, visit.day), DailyDelta())
         delta.visits += 1
         delta.new_hashes.add(visit.visitor_hash)
-    durations: dict[UUID, tuple[UUID, date, int]] = {}
     for visit_id, longest in reported.items():
         known = counted.get(visit_id)
         if known is None:  # the visit is gone (retention): nothing to attribute it to
@@ -158,8 +152,7 @@ def fold(
         if known.duration_ms is None:
             delta.durations += 1
         delta.duration_total_ms += longest - (known.duration_ms or 0)
-        durations[visit_id] = (known.product_id, known.day, longest)
-    return Fold(deltas, durations)
+    return deltas
 
 
 @dataclass(frozen=True)

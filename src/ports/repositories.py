@@ -51,6 +51,12 @@ class VisitRepository(Protocol):
     async def durations_in(self, window: AggregationWindow) -> dict[UUID, int]:
         """The longest duration each visit reported in the window (its own or a beacon)."""
 
+    async def counted_durations(
+        self, visit_ids: Iterable[UUID], window: AggregationWindow
+    ) -> dict[UUID, CountedDuration]:
+        """For each visit that still exists: its product and day, and the longest duration
+        it reported before ``window`` (what the aggregates already count)."""
+
     async def close_window(self, window: AggregationWindow) -> None:
         """Moves the watermarks past the window (in the fold's transaction)."""
 
@@ -68,11 +74,6 @@ class AnalyticsRepository(Protocol):
         self, rows: Iterable[tuple[UUID, date, int]]
     ) -> dict[tuple[UUID, date], int]:
         """Insert-if-absent; returns how many were new per product and day."""
-
-    async def counted_durations(self, visit_ids: Iterable[UUID]) -> dict[UUID, CountedDuration]:
-        """For each visit that still exists: its product, day and counted duration."""
-
-    async def save_durations(self, durations: dict[UUID, tuple[UUID, date, int]]) -> None: ...
 
     async def apply_deltas(self, deltas: dict[tuple[UUID, date], DailyDelta]) -> None: ...
 

@@ -84,23 +84,23 @@ async def test_visits_and_beacons_are_read_in_windows_that_never_repeat(uow_fact
             (second.id, date(2026, 3, 1), 800),
         ]
         assert await uow.visits.durations_in(window) == {first.id: 3000, second.id: 800}
-        counted = await uow.analytics.counted_durations([first.id, second.id, uuid4()])
-        assert counted == {
+        counted = await uow.visits.counted_durations([first.id, second.id, uuid4()], window)
+        assert counted == {  # nothing was counted before this window
             first.id: CountedDuration(pid, date(2026, 3, 1), None),
             second.id: CountedDuration(pid, date(2026, 3, 1), None),
         }
-        await uow.analytics.save_durations({first.id: (pid, date(2026, 3, 1), 3000)})
         await uow.visits.close_window(window)
         await uow.commit()
     async with uow_factory() as uow:
         assert (await uow.visits.open_window(100)).empty
-        assert (await uow.analytics.counted_durations([first.id]))[first.id].duration_ms == 3000
         await uow.visits.add_engagement(first.id, 5000, NOW)  # a late beacon: a new window
         await uow.commit()
     async with uow_factory() as uow:
         late = await uow.visits.open_window(100)
         assert await uow.visits.visits_in(late) == []
         assert await uow.visits.durations_in(late) == {first.id: 5000}
+        counted = await uow.visits.counted_durations([first.id, second.id], late)
+        assert (counted[first.id].duration_ms, counted[second.id].duration_ms) == (3000, 800)
         await uow.visits.close_window(late)
         assert await uow.visits.delete_aggregated_before(NOW + timedelta(days=1)) == 2
         await uow.commit()
@@ -120,6 +120,17 @@ async def test_windows_are_bounded_by_span(uow_factory) -> None:  # type: ignore
             await uow.visits.close_window(window)
             await uow.commit()
     assert sum(seen) == 6 and max(seen) <= 4 and seen[-1] == 0
+    async with uow_factory() as uow:  # one write larger than the span
+        await uow.visits.add_many([visit(pid) for _ in range(5)])
+        await uow.commit()
+    seen = []
+    for _ in range(3):
+        async with uow_factory() as uow:
+            window = await uow.visits.open_window(3)
+            seen.append(len(await uow.visits.visits_in(window)))
+            await uow.visits.close_window(window)
+            await uow.commit()
+    assert sum(seen) == 5 and seen[0] > 0 and seen[-1] == 0
 
 
 async def test_visitor_keys_are_insert_if_absent_and_deltas_add_up(uow_factory) -> None:  # type: ignore[no-untyped-def]

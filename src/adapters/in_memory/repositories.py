@@ -43,7 +43,6 @@ class Store:
     products: dict[UUID, Product] = field(default_factory=dict)
     visits: dict[UUID, StoredVisit] = field(default_factory=dict)
     engagements: list[Engagement] = field(default_factory=list)
-    visit_durations: dict[UUID, CountedDuration] = field(default_factory=dict)
     # Sequence numbers are dense and assigned in commit order, like SQLite's.
     watermarks: tuple[int, int] = (1, 1)
     visitor_days: set[tuple[UUID, date, int]] = field(default_factory=set)
@@ -140,6 +139,26 @@ class InMemoryVisitRepository:
                 )
         return reported
 
+    async def counted_durations(
+        self, visit_ids: Iterable[UUID], window: AggregationWindow
+    ) -> dict[UUID, CountedDuration]:
+        found: dict[UUID, CountedDuration] = {}
+        for visit_id in visit_ids:
+            stored = self._s.visits.get(visit_id)
+            if stored is None:
+                continue
+            earlier = [
+                e.duration_ms
+                for e in self._s.engagements
+                if e.visit_id == visit_id and e.seq < window.engagements_from
+            ]
+            if stored.seq < window.visits_from and stored.visit.duration_ms is not None:
+                earlier.append(stored.visit.duration_ms)
+            found[visit_id] = CountedDuration(
+                stored.visit.product_id, stored.visit.day, max(earlier) if earlier else None
+            )
+        return found
+
     async def close_window(self, window: AggregationWindow) -> None:
         self._s.watermarks = (window.visits_to, window.engagements_to)
 
@@ -154,7 +173,6 @@ class InMemoryVisitRepository:
         ]
         for key in old:
             del self._s.visits[key]
-            self._s.visit_durations.pop(key, None)
         self._s.engagements = [
             e for e in self._s.engagements if e.at >= cutoff or e.seq >= self._s.watermarks[1]
         ]
@@ -164,23 +182,6 @@ class InMemoryVisitRepository:
 class InMemoryAnalyticsRepository:
     def __init__(self, store: Store) -> None:
         self._s = store
-
-    async def counted_durations(self, visit_ids: Iterable[UUID]) -> dict[UUID, CountedDuration]:
-        found: dict[UUID, CountedDuration] = {}
-        for visit_id in visit_ids:
-            stored = self._s.visits.get(visit_id)
-            if stored is not None:
-                counted = self._s.visit_durations.get(visit_id)
-                found[visit_id] = CountedDuration(
-                    stored.visit.product_id,
-                    stored.visit.day,
-                    counted.duration_ms if counted else None,
-                )
-        return found
-
-    async def save_durations(self, durations: dict[UUID, tuple[UUID, date, int]]) -> None:
-        for visit_id, (product_id, day, duration_ms) in durations.items():
-            self._s.visit_durations[visit_id] = CountedDuration(product_id, day, duration_ms)
 
     async def add_visitor_keys(
         self, rows: Iterable[tuple[UUID, date, int]]

@@ -16,11 +16,9 @@ from adapters.sqlalchemy.tables import (
     aggregation_state,
     product_daily,
     products,
-    visit_durations,
     visitor_days,
-    visits,
 )
-from domain.analytics import CountedDuration, DailyDelta, DailyStats, PopularProduct
+from domain.analytics import DailyDelta, DailyStats, PopularProduct
 
 
 class SqlAnalyticsRepository:
@@ -44,39 +42,6 @@ class SqlAnalyticsRepository:
         )
         result = await self._db.execute(statement, params)
         return dict(Counter((r.product_id, r.day) for r in result))
-
-    async def counted_durations(self, visit_ids: Iterable[UUID]) -> dict[UUID, CountedDuration]:
-        ids = list(visit_ids)
-        found: dict[UUID, CountedDuration] = {}
-        for start in range(0, len(ids), 1000):
-            rows = await self._db.execute(
-                select(
-                    visits.c.id,
-                    visits.c.product_id,
-                    visits.c.occurred_at,
-                    visit_durations.c.duration_ms,
-                )
-                .outerjoin(visit_durations, visit_durations.c.visit_id == visits.c.id)
-                .where(visits.c.id.in_(ids[start : start + 1000]))
-            )
-            for r in rows:
-                found[r.id] = CountedDuration(r.product_id, r.occurred_at.date(), r.duration_ms)
-        return found
-
-    async def save_durations(self, durations: dict[UUID, tuple[UUID, date, int]]) -> None:
-        if not durations:
-            return
-        statement = self._insert(visit_durations)
-        await self._db.execute(
-            statement.on_conflict_do_update(
-                index_elements=[visit_durations.c.visit_id],
-                set_={"duration_ms": statement.excluded.duration_ms},
-            ),
-            [
-                {"visit_id": visit_id, "product_id": p, "day": d, "duration_ms": ms}
-                for visit_id, (p, d, ms) in sorted(durations.items())
-            ],
-        )
 
     async def apply_deltas(self, deltas: dict[tuple[UUID, date], DailyDelta]) -> None:
         if not deltas:

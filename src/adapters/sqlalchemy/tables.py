@@ -93,15 +93,7 @@ engagements = Table(
     Column("received_at", UTCDateTime, nullable=False),
     Column("seq", BigInteger, nullable=False, server_default=PG_TRANSACTION_ID),
     Index("ix_engagements_seq", "seq"),
-)
-
-visit_durations = Table(
-    "visit_durations",
-    metadata,
-    Column("visit_id", Uuid, primary_key=True),
-    Column("product_id", Uuid, nullable=False),
-    Column("day", Date, nullable=False, index=True),
-    Column("duration_ms", Integer, nullable=False),
+    Index("ix_engagements_visit_id", "visit_id"),
 )
 
 visitor_days = Table(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 07:47:52.279109
+Create Date: 2026-11-24 07:54:43.192379
 """
 
 from collections.abc import Sequence
@@ -44,6 +44,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("engagements", schema=None) as batch_op:
         batch_op.create_index("ix_engagements_seq", ["seq"], unique=False)
+        batch_op.create_index("ix_engagements_visit_id", ["visit_id"], unique=False)
 
     op.create_table(
         "notification_batches",
@@ -110,17 +111,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("sku"),
     )
     op.create_table(
-        "visit_durations",
-        sa.Column("visit_id", sa.Uuid(), nullable=False),
-        sa.Column("product_id", sa.Uuid(), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("duration_ms", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("visit_id"),
-    )
-    with op.batch_alter_table("visit_durations", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_visit_durations_day"), ["day"], unique=False)
-
-    op.create_table(
         "visitor_days",
         sa.Column("product_id", sa.Uuid(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
@@ -174,10 +164,6 @@ def downgrade() -> None:
 
     op.drop_table("visits")
     op.drop_table("visitor_days")
-    with op.batch_alter_table("visit_durations", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_visit_durations_day"))
-
-    op.drop_table("visit_durations")
     op.drop_table("products")
     with op.batch_alter_table("product_daily", schema=None) as batch_op:
         batch_op.drop_index("ix_product_daily_day")
@@ -191,6 +177,7 @@ def downgrade() -> None:
     op.drop_table("notification_recipients")
     op.drop_table("notification_batches")
     with op.batch_alter_table("engagements", schema=None) as batch_op:
+        batch_op.drop_index("ix_engagements_visit_id")
         batch_op.drop_index("ix_engagements_seq")
 
     op.drop_table("engagements")
