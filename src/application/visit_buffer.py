@@ -29,7 +29,7 @@ class VisitBuffer:
         clock: Clock,
         *,
         interval_s: float = 0.1,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
         max_size: int = 100_000,
         max_backoff_s: float = 30.0,
         on_flushed: Callable[[int], None] | None = None,
@@ -56,7 +56,7 @@ class VisitBuffer:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="visit-buffer")
 
-    def add(self, visit: Visit) -> None:
+    async def add(self, visit: Visit) -> None:
         if len(self) >= self._max_size and self._pending:
             oldest = next(iter(self._pending))
             del self._pending[oldest]

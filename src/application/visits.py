@@ -57,7 +57,7 @@ class VisitService:
             os=agent.os,
             device=agent.device,
         )
-        self._sink.add(visit)
+        await self._sink.add(visit)
         self._metrics.increment("visits_tracked")
         return visit.id
 

@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.bench.sync_sink import SynchronousInsertSink
+from adapters.cache_invalidation import RedisCacheInvalidation
 from adapters.clock import SystemClock
 from adapters.dramatiq.queue import DramatiqJobQueue, build_broker, ping
 from adapters.hashing import DailySaltHasher, SecretHasher
@@ -58,6 +60,20 @@ def _email_sender(settings: Settings) -> Any:
     return LogEmailSender()
 
 
+def _visit_sink(settings: Settings, buffer: VisitBuffer, uow: Any) -> Any:
+    if settings.bench_visit_sink == "sync":  # the benchmark's baseline, never production
+        return SynchronousInsertSink(uow)
+    return buffer
+
+
+def _cache_invalidation(settings: Settings, cache: TTLProductCache) -> Any:
+    """With a broker there may be several API processes: tell them all about changes."""
+    if not settings.broker_url:
+        return None
+    channel = f"{settings.redis_prefix}:product-changed"
+    return RedisCacheInvalidation(settings.broker_url, channel, cache)
+
+
 def _unsubscribe_url(settings: Settings) -> str:
     return settings.public_url + "/api/subscriptions/{token}"
 
@@ -90,6 +106,7 @@ class Container(containers.DeclarativeContainer):
     hasher = providers.Singleton(_hasher, settings, salts)
     classifier = providers.Singleton(LibraryUserAgentClassifier)
     product_cache = providers.Singleton(TTLProductCache, settings.provided.product_cache_ttl_s)
+    cache_invalidation = providers.Singleton(_cache_invalidation, settings, product_cache)
     email_sender = providers.Singleton(_email_sender, settings)
 
     # Use cases.
@@ -103,10 +120,11 @@ class Container(containers.DeclarativeContainer):
         max_size=settings.provided.visit_buffer_max,
         on_flushed=aggregation_trigger.provided.visits_written,
     )
+    visit_sink = providers.Singleton(_visit_sink, settings, visit_buffer, uow.provider)
     visit_service = providers.Singleton(
         VisitService,
         uow=uow.provider,
-        sink=visit_buffer,
+        sink=visit_sink,
         hasher=hasher,
         classifier=classifier,
         clock=clock,

@@ -41,6 +41,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     redis_prefix: str = "footfall"
     tracking_enabled: bool = True
+    bench_visit_sink: str = "buffer"
     data_dir: Path = field(default_factory=Path.cwd)
 
     @property
@@ -128,6 +129,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             o.strip() for o in (env.get("FOOTFALL_CORS_ORIGINS") or "*").split(",") if o.strip()
         ),
         redis_prefix=env.get("FOOTFALL_REDIS_PREFIX") or "footfall",
+        # Benchmark-only switches (make bench): tracking off, or the seed's synchronous INSERT.
         tracking_enabled=(env.get("FOOTFALL_BENCH_TRACKING") or "on") != "off",
+        bench_visit_sink=env.get("FOOTFALL_BENCH_VISIT_SINK") or "buffer",
         data_dir=data_dir,
     )

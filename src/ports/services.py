@@ -37,8 +37,9 @@ class UserAgentClassifier(Protocol):
 class VisitSink(Protocol):
     """Where tracked visits go: a write-behind buffer in production."""
 
-    def add(self, visit: Visit) -> None:
-        """Must not wait on I/O: the product page is waiting."""
+    async def add(self, visit: Visit) -> None:
+        """Should not wait on I/O: the product page is waiting (async only so that the
+        benchmark's synchronous-INSERT design fits the same port)."""
 
     def update_duration(self, visit_id: UUID, duration_ms: int) -> bool:
         """True when the visit was still buffered (and now carries the larger duration)."""

@@ -34,7 +34,7 @@ async def test_close_writes_every_buffered_visit() -> None:
     buffer.start()
     visits = [visit() for _ in range(2500)]
     for v in visits:
-        buffer.add(v)
+        await buffer.add(v)
     await buffer.close()
     assert set(store.visits) == {v.id for v in visits}
     assert metrics.counters["visits_written"] == 2500
@@ -44,7 +44,7 @@ async def test_flushes_on_the_interval_without_waiting_for_close() -> None:
     store, metrics = Store(), InMemoryMetrics()
     buffer = make(store, metrics, interval_s=0.01)
     buffer.start()
-    buffer.add(v := visit())
+    await buffer.add(v := visit())
     for _ in range(100):
         if v.id in store.visits:
             break
@@ -61,7 +61,7 @@ async def test_a_database_outage_keeps_visits_and_drops_only_past_the_bound() ->
         buffer.start()
         visits = [visit() for _ in range(150)]
         for v in visits:
-            buffer.add(v)
+            await buffer.add(v)
         await asyncio.sleep(0.2)
         assert store.visits == {}
         assert metrics.counters["visit_flush_failures"] >= 1
@@ -75,7 +75,7 @@ async def test_a_database_outage_keeps_visits_and_drops_only_past_the_bound() ->
 async def test_a_beacon_for_a_buffered_visit_is_not_lost() -> None:
     store, metrics = Store(), InMemoryMetrics()
     buffer = make(store, metrics, interval_s=60)
-    buffer.add(v := visit())
+    await buffer.add(v := visit())
     assert buffer.update_duration(v.id, 1200)
     assert not buffer.update_duration(uuid4(), 1200)
     await buffer.close()

@@ -79,7 +79,7 @@ class ListVisitSink:
     def __init__(self) -> None:
         self.visits: dict[UUID, Visit] = {}
 
-    def add(self, visit: Visit) -> None:
+    async def add(self, visit: Visit) -> None:
         self.visits[visit.id] = visit
 
     def update_duration(self, visit_id: UUID, duration_ms: int) -> bool:

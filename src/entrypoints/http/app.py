@@ -50,12 +50,17 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
         buffer = container.visit_buffer()
         buffer.start()
         background.start()
+        invalidation = container.cache_invalidation()
+        if invalidation is not None:
+            invalidation.start()
         if embedded is not None:
             await embedded.start()
         try:
             yield
         finally:
             await background.stop()
+            if invalidation is not None:
+                await invalidation.stop()
             await buffer.close()  # graceful stop: every buffered visit is written
             if embedded is not None:
                 await embedded.stop()

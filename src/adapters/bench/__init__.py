@@ -1,0 +1,1 @@
+"""Benchmark-only adapters: the designs Footfall is measured against. Never used in production."""
