@@ -5,6 +5,7 @@ Without cross-process invalidation a stale read lasts at most ``ttl_s`` seconds.
 
 from __future__ import annotations
 
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -33,7 +34,9 @@ class TTLProductCache:
     def put(self, product: Product) -> None:
         if self._ttl_s <= 0:
             return
-        self._items[product.id] = (time.monotonic() + self._ttl_s, product)
+        # Jittered expiry: products cached together do not all expire together.
+        ttl = self._ttl_s * random.uniform(0.75, 1.0)
+        self._items[product.id] = (time.monotonic() + ttl, product)
         self._items.move_to_end(product.id)
         while len(self._items) > self._max_items:
             self._items.popitem(last=False)

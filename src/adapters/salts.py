@@ -46,15 +46,12 @@ class FileSaltStore:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._lock = asyncio.Lock()
 
     async def salt_for(self, day: date) -> bytes:
-        async with self._lock:
-            return await asyncio.to_thread(self._salt_for, day.isoformat())
+        return await asyncio.to_thread(self._salt_for, day.isoformat())
 
     async def forget_before(self, day: date) -> None:
-        async with self._lock:
-            await asyncio.to_thread(self._forget_before, day.isoformat())
+        await asyncio.to_thread(self._forget_before, day.isoformat())
 
     def _salt_for(self, key: str) -> bytes:
         with self._file_lock():
@@ -74,7 +71,8 @@ class FileSaltStore:
 
     @contextmanager
     def _file_lock(self) -> Iterator[None]:
-        """Several API processes may share the file: they must agree on one salt."""
+        """Processes and threads sharing the file must agree on one salt: flock serialises
+        both (each call opens its own file description)."""
         with open(self._path.with_suffix(".lock"), "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

@@ -38,7 +38,7 @@ class AnalyticsService:
         salts: SaltStore,
         *,
         batch_size: int = 5000,
-        native_span: int = 2000,
+        native_span: int = 500_000,
         retention_days: int = 90,
     ) -> None:
         self._uow = uow
@@ -46,7 +46,7 @@ class AnalyticsService:
         self._metrics = metrics
         self._salts = salts
         self._batch_size = batch_size  # rows per step-by-step window
-        # Transactions per set-based window (PostgreSQL: a flush of up to 1,000 visits each).
+        # Rows per set-based window (never splitting one transaction's rows).
         self._native_span = native_span
         self._retention_days = retention_days
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,17 +17,35 @@ class ProductService:
         self._uow = uow
         self._clock = clock
         self._cache = cache
+        self._loading: dict[UUID, asyncio.Future[Product]] = {}
+        self._changes: dict[UUID, int] = {}
 
     async def get(self, product_id: UUID) -> Product:
+        """Served from the cache; a miss is read once however many requests wait for it
+        (a popular product expiring must not send a burst of identical queries)."""
         cached = self._cache.get(product_id)
         if cached is not None:
             return cached
+        loading = self._loading.get(product_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(product_id))
+            self._loading[product_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(product_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, product_id: UUID) -> Product:
+        changes_before = self._changes.get(product_id, 0)
         async with self._uow() as uow:
             product = await uow.products.get(product_id)
         if product is None:
             raise ProductNotFound(product_id)
-        self._cache.put(product)
+        if self._changes.get(product_id, 0) == changes_before:  # not changed while reading
+            self._cache.put(product)
         return product
+
+    def _changed(self, product_id: UUID) -> None:
+        self._changes[product_id] = self._changes.get(product_id, 0) + 1
+        self._cache.invalidate(product_id)
 
     async def page(self, limit: int, offset: int) -> ProductPage:
         async with self._uow() as uow:
@@ -71,7 +90,7 @@ class ProductService:
                     )
                 )
             await uow.commit()
-        self._cache.invalidate(product_id)
+        self._changed(product_id)
         return updated, notify
 
     async def delete(self, product_id: UUID) -> None:
@@ -79,4 +98,4 @@ class ProductService:
             if not await uow.products.delete(product_id):
                 raise ProductNotFound(product_id)
             await uow.commit()
-        self._cache.invalidate(product_id)
+        self._changed(product_id)

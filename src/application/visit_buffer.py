@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from itertools import islice
 from uuid import UUID
 
 from domain.visit import Visit
@@ -112,7 +113,7 @@ class VisitBuffer:
                 )
 
     async def _flush_batch(self) -> int:
-        ids = list(self._pending)[: self._batch_size]
+        ids = list(islice(self._pending, self._batch_size))
         batch = [self._pending.pop(visit_id) for visit_id in ids]
         self._in_flight.update((v.id, v) for v in batch)
         try:

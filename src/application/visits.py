@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from domain.errors import VisitNotFound
+from domain.ids import uuid7
 from domain.visit import Visit, normalise_ip, validate_duration
 from ports.services import (
     Clock,
@@ -49,7 +50,7 @@ class VisitService:
             return None
         now = self._clock.now()
         visit = Visit(
-            id=uuid4(),
+            id=uuid7(),
             product_id=product_id,
             visitor_hash=await self._hasher.visitor_hash(normalise_ip(ip), now),
             occurred_at=now,

@@ -28,7 +28,6 @@ class EmbeddedRuntime:
             job_queue=container.job_queue,
             metrics=container.metrics,
             registry=container.registry,
-            salts=container.salts,
         )
         self._worker: Any = None
         self._scheduler: Any = None

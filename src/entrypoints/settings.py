@@ -123,7 +123,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         visit_retention_days=_int(env, "FOOTFALL_VISIT_RETENTION_DAYS", 90, minimum=1),
         visit_buffer_max=_int(env, "FOOTFALL_VISIT_BUFFER_MAX", 100_000, minimum=1),
         visit_flush_interval_s=_float(env, "FOOTFALL_VISIT_FLUSH_INTERVAL_S", 0.1),
-        product_cache_ttl_s=_float(env, "FOOTFALL_PRODUCT_CACHE_TTL_S", 2.0),
+        product_cache_ttl_s=_float(env, "FOOTFALL_PRODUCT_CACHE_TTL_S", 10.0),
         email_lease_s=_float(env, "FOOTFALL_EMAIL_LEASE_S", 300.0),
         cors_origins=tuple(
             o.strip() for o in (env.get("FOOTFALL_CORS_ORIGINS") or "*").split(",") if o.strip()

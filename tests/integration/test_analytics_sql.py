@@ -7,7 +7,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -31,13 +31,16 @@ def run_in_fresh_loop(coroutine_factory: Callable[[], Any]) -> None:
         pool.submit(asyncio.run, coroutine_factory()).result()
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+@pytest.mark.parametrize("database", ["sqlite", "postgres", "postgres-bulk"])
 def test_incremental_equals_from_scratch_on_real_databases(
     database: str, request: pytest.FixtureRequest
 ) -> None:
+    """postgres-bulk folds every window with the anti-join statement meant for backlogs;
+    the PostgreSQL runs use rotation none, so one visitor keeps one key across days."""
     url = request.getfixturevalue(
         "sqlite_database" if database == "sqlite" else "postgres_database"
     )
+    visitor_keys = "anti-join" if database == "postgres-bulk" else "on-conflict"
 
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
     @given(scenario=events)
@@ -45,7 +48,10 @@ def test_incremental_equals_from_scratch_on_real_databases(
         async def run() -> None:
             engine = create_engine(url)
             try:
-                world = World(make_uow=lambda: SqlAlchemyUnitOfWork(engine))
+                world = World(
+                    rotation="daily" if database == "sqlite" else "none",
+                    make_uow=lambda: SqlAlchemyUnitOfWork(engine, visitor_keys=visitor_keys),
+                )
                 products, expected = await play(world, scenario)
                 await check(world, products, expected)
             finally:
@@ -141,3 +147,26 @@ async def test_a_visit_duration_counts_once_and_then_only_grows(uow_factory) -> 
         2,
         3800,
     )
+
+
+@pytest.mark.parametrize("visitor_keys", ["on-conflict", "anti-join"])
+async def test_a_returning_visitor_counts_once_per_day_and_once_per_range_under_rotation_none(
+    fresh_postgres: str, visitor_keys: str
+) -> None:
+    engine = create_engine(fresh_postgres)
+    world = World(
+        rotation="none", make_uow=lambda: SqlAlchemyUnitOfWork(engine, visitor_keys=visitor_keys)
+    )
+    draft = ProductDraft.create(sku="R1", name="Lamp", description="", price="1", currency="EUR")
+    pid = (await world.products().create(draft)).id
+    service, analytics = world.visits(), world.analytics()
+    world.clock.current = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)
+    for _ in range(2):  # the same visitor on two days, folded in separate windows
+        await service.track_visit("203.0.113.9", BROWSER_UA, pid)
+        await world.flush()
+        await analytics.update_analytics()
+        world.clock.advance(hours=2)
+    report = await analytics.product_analytics(pid, date(2026, 3, 1), date(2026, 3, 2))
+    assert [(d.visits, d.unique_visitors) for d in report.daily] == [(1, 1), (1, 1)]
+    assert report.unique_visitors == 1
+    await engine.dispose()

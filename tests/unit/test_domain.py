@@ -114,3 +114,12 @@ def test_a_fold_counts_new_visits_and_only_the_growth_of_durations() -> None:
 def test_visitor_keys_are_the_first_64_bits_signed() -> None:
     assert visitor_key(b"\x00" * 7 + b"\x01" + b"\xff" * 24) == 1
     assert visitor_key(b"\xff" * 32) == -1
+
+
+def test_visit_ids_are_time_ordered_version_7_uuids() -> None:
+    from domain.ids import uuid7
+
+    first, second = uuid7(1_700_000_000_000_000_000), uuid7(1_700_000_000_001_000_000)
+    assert first.version == 7 and first.variant == "specified in RFC 4122"
+    assert first < second
+    assert len({uuid7(1_700_000_000_000_000_000) for _ in range(1000)}) == 1000

@@ -1,3 +1,4 @@
+import asyncio
 import hashlib
 import hmac
 from uuid import uuid4
@@ -80,3 +81,23 @@ async def test_engagement_keeps_the_largest_duration_buffered_or_stored() -> Non
 async def test_engagement_for_an_unknown_visit_is_not_found() -> None:
     with pytest.raises(VisitNotFound):
         await World().visits().record_engagement(uuid4(), 1000)
+
+
+async def test_concurrent_misses_read_a_product_once_and_changes_are_seen_at_once() -> None:
+    from adapters.product_cache import TTLProductCache
+    from application.products import ProductService
+
+    world = World()
+    pid = await product_id(world)
+    reads = 0
+
+    def counting_uow():  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        return world.uow()
+
+    service = ProductService(counting_uow, world.clock, TTLProductCache(ttl_s=60))
+    products = await asyncio.gather(*(service.get(pid) for _ in range(50)))
+    assert reads == 1 and {p.id for p in products} == {pid}
+    await service.update(pid, {"name": "Lamp 2"})
+    assert (await service.get(pid)).name == "Lamp 2"

@@ -10,7 +10,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.errors import BrokerConnectionError
+from dramatiq.errors import BrokerConnectionError, DramatiqError
 from dramatiq.middleware import AsyncIO
 
 from ports.services import QueueUnavailable
@@ -28,6 +28,8 @@ def build_broker(url: str | None, namespace: str = "footfall") -> dramatiq.Broke
         broker = StubBroker()
         broker.emit_after("process_boot")
     broker.add_middleware(AsyncIO())
+    # Messages go out by actor name: the queue must exist even where no actor is declared.
+    broker.declare_queue(QUEUE)
     dramatiq.set_broker(broker)
     return broker
 
@@ -67,7 +69,7 @@ class DramatiqJobQueue:
         )
         try:
             self._broker.enqueue(message)
-        except (BrokerConnectionError, redis.RedisError, OSError) as exc:
+        except (BrokerConnectionError, DramatiqError, redis.RedisError, OSError) as exc:
             raise QueueUnavailable(str(exc)) from exc
 
     def _send_coalesced(self, job: str) -> bool:

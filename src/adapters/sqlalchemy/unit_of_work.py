@@ -14,8 +14,9 @@ from adapters.sqlalchemy.visits import SqlVisitRepository
 
 
 class SqlAlchemyUnitOfWork:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, visitor_keys: str = "auto") -> None:
         self._engine = engine
+        self._visitor_keys = visitor_keys
         self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> SqlAlchemyUnitOfWork:
@@ -23,7 +24,7 @@ class SqlAlchemyUnitOfWork:
         await connection.begin()
         self._connection = connection
         self.products = SqlProductRepository(connection)
-        self.visits = SqlVisitRepository(connection)
+        self.visits = SqlVisitRepository(connection, visitor_keys=self._visitor_keys)
         self.analytics = SqlAnalyticsRepository(connection)
         self.subscriptions = SqlSubscriptionRepository(connection)
         self.notifications = SqlNotificationRepository(connection)

@@ -1,0 +1,513 @@
+"""`make bench`: Footfall's performance targets, measured side by side in one run.
+
+Needs PostgreSQL and Redis on loopback (the same as the integration tests) and wrk (installed
+from Debian's packages when missing). Every load targets 127.0.0.1 and is bounded in time.
+Prints a table and writes the same figures as JSON under bench/results/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src")]
+
+from adapters.sqlalchemy.migrate import upgrade  # noqa: E402
+from adapters.sqlalchemy.visits import COPY_COLUMNS  # noqa: E402
+from domain.visit import Visit  # noqa: E402
+from entrypoints.container import build_container  # noqa: E402
+from entrypoints.settings import load  # noqa: E402
+
+PG = os.environ.get("FOOTFALL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("FOOTFALL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+DURATION_S = int(os.environ.get("FOOTFALL_BENCH_SECONDS", "10"))
+CONNECTIONS = 64
+PRODUCTS = 1000
+BIN = Path(sys.executable).parent
+RESULTS: dict[str, Any] = {}
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+def db_url(name: str, driver: str = "postgresql") -> str:
+    return PG.rsplit("/", 1)[0].replace("postgresql://", f"{driver}://", 1) + f"/{name}"
+
+
+async def create_database() -> str:
+    name = f"footfall_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    await asyncio.to_thread(upgrade, db_url(name, "postgresql+asyncpg"))
+    return name
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(PG)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+async def seed_products(name: str) -> list[str]:
+    db = await asyncpg.connect(db_url(name))
+    await db.execute(
+        """INSERT INTO products (id, sku, name, description, price, currency, created_at, updated_at)
+           SELECT gen_random_uuid(), 'SKU-' || g, 'Product ' || g, repeat('words ', 20), '19.99',
+                  'EUR', now(), now()
+           FROM generate_series(1, $1) g""",
+        PRODUCTS,
+    )
+    ids = [str(r[0]) for r in await db.fetch("SELECT id FROM products")]
+    await db.close()
+    return ids
+
+
+async def insert_visits(name: str, count: int, days_back: int, newest: datetime) -> None:
+    """Server-side generation: ``count`` visits over ``days_back`` days up to ``newest``,
+    1,000 products, visitors from a pool of 300,000, a third reporting a duration."""
+    db = await asyncpg.connect(db_url(name))
+    await db.execute(
+        """INSERT INTO visits (id, product_id, visitor_hash, occurred_at, browser, os, device,
+                               duration_ms)
+           SELECT gen_random_uuid(),
+                  ('00000000-0000-0000-0000-' || lpad((g % 1000)::text, 12, '0'))::uuid,
+                  sha256((((g::bigint * 7919) % 300000) || ':' || $4)::bytea),
+                  $3::timestamptz - ((g::bigint * 104729) % ($2::bigint * 86400)) * interval '1 second',
+                  'Chrome', 'Linux', 'desktop',
+                  CASE WHEN g % 3 = 0 THEN (g % 60000) + 1 END
+           FROM generate_series(1, $1) g""",
+        count,
+        days_back,
+        newest,
+        uuid.uuid4().hex,
+    )
+    await db.execute("ANALYZE visits")
+    await db.execute("CHECKPOINT")
+    await db.close()
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_up(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def server_env(name: str, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FOOTFALL_", "SENDGRID_"))}
+    return {
+        **env,
+        "FOOTFALL_DATABASE_URL": db_url(name, "postgresql+asyncpg"),
+        "FOOTFALL_BROKER_URL": REDIS,
+        "FOOTFALL_REDIS_PREFIX": f"footfall-bench-{uuid.uuid4().hex[:8]}",
+        "FOOTFALL_ADMIN_TOKEN": "bench",
+        "FOOTFALL_HASH_SECRET": "bench",
+        "FOOTFALL_PORT": str(port),
+        "FOOTFALL_LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": "2",
+        **extra,
+    }
+
+
+def start_footfall(name: str, **extra: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "footfall"), "serve"],
+        env=server_env(name, port, **extra),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until_up(port)
+    return process, port
+
+
+def start_hello() -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(BIN / "uvicorn"),
+            "bench.hello:app",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until_up(port)
+    return process, port
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(port: int, ids_file: Path, seconds: int) -> dict[str, float]:
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(ROOT / "bench/product.lua"),
+            f"http://127.0.0.1:{port}",
+        ],
+        env={**os.environ, "FOOTFALL_BENCH_IDS": str(ids_file)},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.M))
+    parsed = {}
+    for pct, text in latency.items():
+        number, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+        parsed[pct] = _ms(number, unit)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        "p50_ms": parsed.get("50", float("nan")),
+        "p99_ms": parsed.get("99", float("nan")),
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def measure(start: Any, ids_file: Path) -> dict[str, float]:
+    process, port = start()
+    try:
+        wrk(port, ids_file, 3)  # warm-up: caches, connection pools, JIT-free but page-cached
+        return wrk(port, ids_file, DURATION_S)
+    finally:
+        stop(process)
+
+
+async def sigterm_under_load(name: str, ids: list[str]) -> dict[str, int]:
+    """Visits served (X-Visit-Id received) versus persisted, across a SIGTERM under load."""
+    db = await asyncpg.connect(db_url(name))
+    before = {str(r[0]) for r in await db.fetch("SELECT id FROM visits")}
+    await db.close()
+    process, port = start_footfall(name)
+    served: set[str] = set()
+    stop_at = time.monotonic() + 15
+
+    async def client(n: int) -> None:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return
+        i = n
+        while time.monotonic() < stop_at:
+            i += 1
+            request = (
+                f"GET /api/products/{ids[i % len(ids)]} HTTP/1.1\r\nHost: bench\r\n"
+                "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/124.0 FootfallBench\r\n\r\n"
+            )
+            try:
+                writer.write(request.encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))  # type: ignore[union-attr]
+                await reader.readexactly(length)
+            except (
+                OSError,
+                asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError,
+                AttributeError,
+            ):
+                return
+            if match := re.search(rb"x-visit-id: ([0-9a-f-]+)", head, re.I):
+                served.add(match.group(1).decode())
+        writer.close()
+
+    clients = [asyncio.create_task(client(n)) for n in range(32)]
+    await asyncio.sleep(3)
+    process.send_signal(signal.SIGTERM)  # mid-load: in-flight requests finish, buffer flushes
+    await asyncio.gather(*clients)
+    await asyncio.to_thread(process.wait, 60)
+    db = await asyncpg.connect(db_url(name))
+    persisted = {str(r[0]) for r in await db.fetch("SELECT id FROM visits")} - before
+    await db.close()
+    return {
+        "served": len(served),
+        "persisted": len(persisted),
+        "served_and_persisted": len(served & persisted),
+    }
+
+
+# --- ingestion and aggregation ---------------------------------------------------------------
+
+
+def bench_visits(count: int) -> list[Visit]:
+    now = datetime.now(UTC)
+    product = uuid.uuid4()
+    return [
+        Visit(uuid.uuid4(), product, os.urandom(32), now, "Chrome", "Linux", "desktop", None)
+        for _ in range(count)
+    ]
+
+
+async def ingestion(name: str, count: int = 200_000) -> dict[str, float]:
+    settings = load(
+        {
+            "FOOTFALL_DATABASE_URL": db_url(name, "postgresql+asyncpg"),
+            "FOOTFALL_HASH_SECRET": "bench",
+            "FOOTFALL_DATA_DIR": "/tmp",
+        }
+    )
+    container = build_container(settings)
+    buffer = container.visit_buffer()
+    visits = bench_visits(count)
+    started = time.perf_counter()
+    for visit in visits:
+        await buffer.add(visit)
+    await buffer.flush()
+    writer_s = time.perf_counter() - started
+    await container.engine().dispose()
+
+    db = await asyncpg.connect(db_url(name))
+    records = [
+        (uuid.uuid4(), v.product_id, v.visitor_hash, v.occurred_at, v.browser, v.os, v.device, None)
+        for v in visits
+    ]
+    started = time.perf_counter()
+    await db.copy_records_to_table("visits", records=records, columns=COPY_COLUMNS)
+    raw_s = time.perf_counter() - started
+    await db.close()
+    return {"writer_rows_per_s": count / writer_s, "copy_rows_per_s": count / raw_s}
+
+
+async def aggregate(name: str) -> tuple[int, float]:
+    settings = load(
+        {
+            "FOOTFALL_DATABASE_URL": db_url(name, "postgresql+asyncpg"),
+            "FOOTFALL_HASH_SECRET": "bench",
+            "FOOTFALL_DATA_DIR": "/tmp",
+        }
+    )
+    container = build_container(settings)
+    started = time.perf_counter()
+    report = await container.analytics_service().update_analytics()
+    elapsed = time.perf_counter() - started
+    await container.engine().dispose()
+    return report.visits_processed, elapsed
+
+
+async def incremental_cost() -> dict[str, float]:
+    name = await create_database()
+    try:
+        now = datetime.now(UTC)
+        figures: dict[str, float] = {}
+        history = 0
+        for target in (1_000_000, 10_000_000):
+            say(f"  history: {target:,} visits ...")
+            for offset in range(history, target, 1_000_000):
+                await insert_visits(
+                    name, min(1_000_000, target - offset), 89, now - timedelta(days=1)
+                )
+            history = target
+            await aggregate(name)  # the history is aggregated before the measured run
+            await insert_visits(name, 100_000, 1, now)
+            processed, seconds = await aggregate(name)
+            assert processed == 100_000, processed
+            figures[f"new_100k_with_{target // 1_000_000}M_history_s"] = seconds
+        return figures
+    finally:
+        await drop_database(name)
+
+
+async def full_rebuild() -> dict[str, float]:
+    name = await create_database()
+    try:
+        await insert_visits(name, 2_000_000, 30, datetime.now(UTC))
+        processed, seconds = await aggregate(name)
+        assert processed == 2_000_000, processed
+        return {"rebuild_2M_s": seconds}
+    finally:
+        await drop_database(name)
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    say("wrk is missing: installing it from Debian's packages")
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
+    if not shutil.which("wrk"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+
+
+def row(label: str, value: str, target: str = "", ok: bool | None = None) -> str:
+    mark = "" if ok is None else ("yes" if ok else "NO")
+    return f"| {label} | {value} | {target} | {mark} |"
+
+
+async def main() -> None:
+    ensure_wrk()
+    name = await create_database()
+    ids_file = ROOT / "bench/results/.product-ids"
+    ids_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        ids = await seed_products(name)
+        ids_file.write_text("\n".join(ids) + "\n")
+        say(f"HTTP, wrk -t2 -c{CONNECTIONS} -d{DURATION_S}s, {PRODUCTS} products ...")
+        http = {
+            "tracked": measure(lambda: start_footfall(name), ids_file),
+            "untracked": measure(
+                lambda: start_footfall(name, FOOTFALL_BENCH_TRACKING="off"), ids_file
+            ),
+            "synchronous_insert": measure(
+                lambda: start_footfall(
+                    name, FOOTFALL_BENCH_VISIT_SINK="sync", FOOTFALL_PRODUCT_CACHE_TTL_S="0"
+                ),
+                ids_file,
+            ),
+            "hello_world": measure(start_hello, ids_file),
+        }
+        RESULTS["http"] = http
+        say("graceful restart under load ...")
+        RESULTS["sigterm"] = await sigterm_under_load(name, ids)
+        say("ingestion ...")
+        RESULTS["ingestion"] = await ingestion(name)
+    finally:
+        await drop_database(name)
+        ids_file.unlink(missing_ok=True)
+    say("aggregation: 100k new visits over 1M and 10M of history ...")
+    RESULTS["aggregation"] = await incremental_cost()
+    say("aggregation: full rebuild of 2M visits ...")
+    RESULTS["aggregation"].update(await full_rebuild())
+    report()
+
+
+def report() -> None:
+    http, sig = RESULTS["http"], RESULTS["sigterm"]
+    ing, agg = RESULTS["ingestion"], RESULTS["aggregation"]
+    tracked = http["tracked"]
+    overhead = tracked["rps"] / http["untracked"]["rps"]
+    vs_sync = tracked["rps"] / http["synchronous_insert"]["rps"]
+    vs_hello = tracked["rps"] / http["hello_world"]["rps"]
+    ingest = ing["writer_rows_per_s"] / ing["copy_rows_per_s"]
+    incremental = agg["new_100k_with_10M_history_s"] / agg["new_100k_with_1M_history_s"]
+    RESULTS["ratios"] = {
+        "tracked_vs_untracked": overhead,
+        "tracked_vs_synchronous_insert": vs_sync,
+        "tracked_vs_hello_world": vs_hello,
+        "writer_vs_raw_copy": ingest,
+        "incremental_10M_vs_1M": incremental,
+    }
+    RESULTS["machine"] = {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    lines = [
+        "",
+        "| design (GET product, 64 connections) | req/s | p50 ms | p99 ms |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, key in (
+        ("Footfall, tracked (buffered visits, product cache)", "tracked"),
+        ("same server, tracking off", "untracked"),
+        ("seed's design: SELECT + one INSERT per request", "synchronous_insert"),
+        ("Litestar hello-world, same server settings", "hello_world"),
+    ):
+        figures = http[key]
+        lines.append(
+            f"| {label} | {figures['rps']:,.0f} | {figures['p50_ms']:.1f} | {figures['p99_ms']:.1f} |"
+        )
+    lines += ["", "| measure | result | target | met |", "| --- | --- | --- | --- |"]
+    lines += [
+        row("tracked / untracked", f"{overhead:.2f}", ">= 0.90", overhead >= 0.90),
+        row(
+            "tracked p99 at 64 connections",
+            f"{tracked['p99_ms']:.1f} ms",
+            "<= 25 ms",
+            tracked["p99_ms"] <= 25,
+        ),
+        row("tracked / seed's synchronous design", f"{vs_sync:.2f}", ">= 2.5", vs_sync >= 2.5),
+        row("tracked / hello-world ceiling", f"{vs_hello:.2f}", ">= 0.45", vs_hello >= 0.45),
+        row(
+            "visits served vs persisted across SIGTERM",
+            f"{sig['served']:,} / {sig['served_and_persisted']:,} (rows {sig['persisted']:,})",
+            "equal",
+            sig["served"] == sig["served_and_persisted"] == sig["persisted"],
+        ),
+        row(
+            "visit writer / raw COPY (rows/s)",
+            f"{ing['writer_rows_per_s']:,.0f} / {ing['copy_rows_per_s']:,.0f} = {ingest:.2f}",
+            ">= 0.5",
+            ingest >= 0.5,
+        ),
+        row("update_analytics, 100k new, 1M history", f"{agg['new_100k_with_1M_history_s']:.2f} s"),
+        row(
+            "update_analytics, 100k new, 10M history", f"{agg['new_100k_with_10M_history_s']:.2f} s"
+        ),
+        row("incremental cost 10M / 1M", f"{incremental:.2f}", "<= 1.2", incremental <= 1.2),
+        row(
+            "full rebuild of 2M visits",
+            f"{agg['rebuild_2M_s']:.2f} s",
+            "<= 4 s",
+            agg["rebuild_2M_s"] <= 4,
+        ),
+    ]
+    text = "\n".join(lines)
+    say(text)
+    out = ROOT / "bench/results" / f"{datetime.now(UTC).strftime('%Y-%m-%dT%H%M%SZ')}.json"
+    out.write_text(json.dumps(RESULTS, indent=2) + "\n")
+    (ROOT / "bench/results/latest.md").write_text(text.strip() + "\n")
+    say(f"\nwritten to {out.relative_to(ROOT)} and bench/results/latest.md")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
