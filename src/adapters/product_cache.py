@@ -1,6 +1,10 @@
-"""In-process product cache with a short TTL; admin changes invalidate it explicitly.
+"""In-process product cache; admin changes invalidate it explicitly (and, with a broker,
+in every API process over Redis pub/sub).
 
-Without cross-process invalidation a stale read lasts at most ``ttl_s`` seconds.
+An entry is fresh for ``ttl_s`` (jittered); after that it is still served, once, while it is
+re-read in the background, up to ``stale_s``. So a lost invalidation leaves a stale product
+for at most ``stale_s`` seconds, and a product page never waits for the database because a
+cache entry aged.
 """
 
 from __future__ import annotations
@@ -17,26 +21,34 @@ from domain.product import Product
 class TTLProductCache:
     def __init__(self, ttl_s: float = 5.0, max_items: int = 10_000) -> None:
         self._ttl_s = ttl_s
+        self._stale_s = 3 * ttl_s
         self._max_items = max_items
-        self._items: OrderedDict[UUID, tuple[float, Product]] = OrderedDict()
+        # product id -> (fresh until, served stale until, product)
+        self._items: OrderedDict[UUID, tuple[float, float, Product]] = OrderedDict()
         self._listeners: list[Callable[[UUID], None]] = []
 
-    def get(self, product_id: UUID) -> Product | None:
+    def get(self, product_id: UUID) -> tuple[Product, bool] | None:
         entry = self._items.get(product_id)
         if entry is None:
             return None
-        expires, product = entry
-        if expires < time.monotonic():
-            self._items.pop(product_id, None)
-            return None
-        return product
+        fresh_until, stale_until, product = entry
+        now = time.monotonic()
+        if now <= fresh_until:
+            return product, True
+        if now <= stale_until:
+            # Served stale once: the caller re-reads it; until then it counts as fresh.
+            self._items[product_id] = (stale_until, stale_until, product)
+            return product, False
+        self._items.pop(product_id, None)
+        return None
 
     def put(self, product: Product) -> None:
         if self._ttl_s <= 0:
             return
         # Jittered expiry: products cached together do not all expire together.
-        ttl = self._ttl_s * random.uniform(0.75, 1.0)
-        self._items[product.id] = (time.monotonic() + ttl, product)
+        now = time.monotonic()
+        fresh_until = now + self._ttl_s * random.uniform(0.75, 1.0)
+        self._items[product.id] = (fresh_until, now + self._stale_s, product)
         self._items.move_to_end(product.id)
         while len(self._items) > self._max_items:
             self._items.popitem(last=False)

@@ -25,19 +25,26 @@ class ProductService:
         (a popular product expiring must not send a burst of identical queries)."""
         cached = self._cache.get(product_id)
         if cached is not None:
-            return cached
+            product, fresh = cached
+            if not fresh:  # served as it is while it is re-read
+                self._loading_of(product_id).add_done_callback(_consume)
+            return product
+        return await asyncio.shield(self._loading_of(product_id))
+
+    def _loading_of(self, product_id: UUID) -> asyncio.Future[Product]:
         loading = self._loading.get(product_id)
         if loading is None:
             loading = asyncio.ensure_future(self._load(product_id))
             self._loading[product_id] = loading
             loading.add_done_callback(lambda _: self._loading.pop(product_id, None))
-        return await asyncio.shield(loading)
+        return loading
 
     async def _load(self, product_id: UUID) -> Product:
         changes_before = self._changes.get(product_id, 0)
         async with self._uow() as uow:
             product = await uow.products.get(product_id)
         if product is None:
+            self._cache.invalidate(product_id)
             raise ProductNotFound(product_id)
         if self._changes.get(product_id, 0) == changes_before:  # not changed while reading
             self._cache.put(product)
@@ -99,3 +106,10 @@ class ProductService:
                 raise ProductNotFound(product_id)
             await uow.commit()
         self._changed(product_id)
+
+
+def _consume(future: asyncio.Future[Product]) -> None:
+    """A background re-read nobody awaits: a failure (e.g. the product was deleted) only
+    means the cache entry goes away."""
+    if not future.cancelled():
+        future.exception()

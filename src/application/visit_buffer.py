@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, KeysView
 from dataclasses import replace
 from itertools import islice
 from uuid import UUID
@@ -30,7 +30,7 @@ class VisitBuffer:
         clock: Clock,
         *,
         interval_s: float = 0.1,
-        batch_size: int = 5000,
+        batch_size: int = 20_000,
         max_size: int = 100_000,
         max_backoff_s: float = 30.0,
         on_flushed: Callable[[int], None] | None = None,
@@ -47,6 +47,7 @@ class VisitBuffer:
         self._in_flight: dict[UUID, Visit] = {}
         self._late_durations: dict[UUID, int] = {}
         self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -79,10 +80,11 @@ class VisitBuffer:
 
     async def flush(self) -> int:
         """Writes everything buffered now; returns how many visits were written."""
-        written = 0
-        while self._pending:
-            written += await self._flush_batch()
-        return written
+        async with self._flushing:  # one batch in flight at a time
+            written = 0
+            while self._pending:
+                written += await self._flush_batch()
+            return written
 
     async def close(self) -> None:
         self._closing = True
@@ -113,30 +115,32 @@ class VisitBuffer:
                 )
 
     async def _flush_batch(self) -> int:
-        ids = list(islice(self._pending, self._batch_size))
-        batch = [self._pending.pop(visit_id) for visit_id in ids]
-        self._in_flight.update((v.id, v) for v in batch)
+        if len(self._pending) <= self._batch_size:
+            batch, self._pending = self._pending, {}  # the usual case: no copying
+        else:
+            ids = list(islice(self._pending, self._batch_size))
+            batch = {visit_id: self._pending.pop(visit_id) for visit_id in ids}
+        self._in_flight = batch
         try:
             async with self._uow() as uow:
-                await uow.visits.add_many(batch)
+                await uow.visits.add_many(list(batch.values()))
                 await uow.commit()
         except BaseException:
-            # Put them back in front, in order, to retry.
-            self._pending = {**{v.id: v for v in batch}, **self._pending}
-            for visit in batch:
-                if (duration := self._late_durations.pop(visit.id, None)) is not None:
-                    self.update_duration(visit.id, duration)
+            # Put them back in front, in order, to retry, with any beacon that came meanwhile.
+            self._in_flight = {}
+            self._pending = {**batch, **self._pending}
+            for visit_id in batch.keys() & self._late_durations.keys():
+                self.update_duration(visit_id, self._late_durations.pop(visit_id))
             raise
-        finally:
-            for visit in batch:
-                self._in_flight.pop(visit.id, None)
-        await self._apply_late_durations({v.id for v in batch})
+        self._in_flight = {}
+        if self._late_durations:
+            await self._apply_late_durations(batch.keys())
         self._metrics.increment("visits_written", len(batch))
         if self._on_flushed is not None:
             self._on_flushed(len(batch))
         return len(batch)
 
-    async def _apply_late_durations(self, ids: set[UUID]) -> None:
+    async def _apply_late_durations(self, ids: KeysView[UUID]) -> None:
         late = {vid: self._late_durations.pop(vid) for vid in ids & self._late_durations.keys()}
         if not late:
             return

@@ -80,7 +80,9 @@ class EmailSender(Protocol):
 
 
 class ProductCache(Protocol):
-    def get(self, product_id: UUID) -> Product | None: ...
+    def get(self, product_id: UUID) -> tuple[Product, bool] | None:
+        """The cached product and whether it is still fresh; a stale one may be served
+        while it is re-read, up to the cache's hard limit."""
 
     def put(self, product: Product) -> None: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import uuid4
@@ -45,12 +46,13 @@ async def test_a_change_in_one_process_drops_the_product_everywhere(redis_namesp
             await bus.stop()
 
 
-def test_without_invalidation_a_stale_read_lasts_at_most_the_ttl() -> None:
+def test_an_aged_entry_is_served_stale_once_and_never_past_the_hard_limit() -> None:
     cache = TTLProductCache(ttl_s=0.05)
     product = lamp()
     cache.put(product)
-    assert cache.get(product.id) == product
-    import time
-
+    assert cache.get(product.id) == (product, True)
     time.sleep(0.06)
+    assert cache.get(product.id) == (product, False)  # the caller re-reads it now
+    assert cache.get(product.id) == (product, True)  # others are not sent to re-read too
+    time.sleep(0.11)  # past 3 x ttl: a lost invalidation cannot keep it any longer
     assert cache.get(product.id) is None

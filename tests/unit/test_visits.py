@@ -1,6 +1,7 @@
 import asyncio
 import hashlib
 import hmac
+from dataclasses import replace
 from uuid import uuid4
 
 import pytest
@@ -101,3 +102,22 @@ async def test_concurrent_misses_read_a_product_once_and_changes_are_seen_at_onc
     assert reads == 1 and {p.id for p in products} == {pid}
     await service.update(pid, {"name": "Lamp 2"})
     assert (await service.get(pid)).name == "Lamp 2"
+
+
+async def test_an_aged_product_is_served_at_once_and_re_read_behind_the_page() -> None:
+    from adapters.product_cache import TTLProductCache
+    from application.products import ProductService
+
+    world = World()
+    pid = await product_id(world)
+    service = ProductService(world.uow, world.clock, TTLProductCache(ttl_s=0.01))
+    await service.get(pid)
+    async with world.uow() as uow:  # changed behind the service's back (another process)
+        product = await uow.products.get(pid)
+        await uow.products.update(replace(product, name="Renamed"))
+        await uow.commit()
+    await asyncio.sleep(0.02)
+    assert (await service.get(pid)).name == "Lamp"  # stale, but no wait
+    await asyncio.sleep(0)  # the background re-read
+    await asyncio.sleep(0)
+    assert (await service.get(pid)).name == "Renamed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -56,6 +57,8 @@ FRESH_BY_ANTI_JOIN = """
     )
     RETURNING product_id, day"""
 BULK_WINDOW_ROWS = 250_000
+# One C-level call per visit builds its COPY record (a tuple in COPY_COLUMNS order).
+_copy_record = attrgetter(*COPY_COLUMNS)
 FOLD_WINDOW = """
 WITH new_visits AS MATERIALIZED (
     SELECT id, product_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, duration_ms,
@@ -157,21 +160,7 @@ class SqlVisitRepository:
         raw = await self._db.get_raw_connection()
         driver: Any = raw.driver_connection
         await driver.copy_records_to_table(
-            "visits",
-            columns=COPY_COLUMNS,
-            records=[
-                (
-                    v.id,
-                    v.product_id,
-                    v.visitor_hash,
-                    v.occurred_at,
-                    v.browser,
-                    v.os,
-                    v.device,
-                    v.duration_ms,
-                )
-                for v in batch
-            ],
+            "visits", columns=COPY_COLUMNS, records=list(map(_copy_record, batch))
         )
 
     async def _next_seq(self, column: Any) -> int:
