@@ -26,7 +26,7 @@ integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
 lint: $(STAMP)  ## ruff, mypy (strict on src/) and the import-linter layer contracts
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
