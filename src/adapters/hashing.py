@@ -18,21 +18,28 @@ class DailySaltHasher:
     def __init__(self, salts: SaltStore) -> None:
         self._salts = salts
         self._day: date | None = None
-        self._salt = b""
+        self._keyed = hmac.new(b"", digestmod=hashlib.sha256)
 
     async def visitor_hash(self, normalised_ip: str, at: datetime) -> bytes:
         day = at.date()
         if day != self._day:
-            self._salt = await self._salts.salt_for(day)
+            self._keyed = hmac.new(await self._salts.salt_for(day), digestmod=hashlib.sha256)
             self._day = day
-        return hmac.new(self._salt, normalised_ip.encode(), hashlib.sha256).digest()
+        return _digest(self._keyed, normalised_ip)
 
 
 class SecretHasher:
     """Keys every visit with one secret: uniqueness holds across days."""
 
     def __init__(self, secret: bytes) -> None:
-        self._secret = secret
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
 
     async def visitor_hash(self, normalised_ip: str, at: datetime) -> bytes:
-        return hmac.new(self._secret, normalised_ip.encode(), hashlib.sha256).digest()
+        return _digest(self._keyed, normalised_ip)
+
+
+def _digest(keyed: hmac.HMAC, normalised_ip: str) -> bytes:
+    """HMAC-SHA256 of the address; copying a keyed HMAC skips re-deriving the key pads."""
+    mac = keyed.copy()
+    mac.update(normalised_ip.encode())
+    return mac.digest()
