@@ -108,6 +108,13 @@ async def insert_visits(name: str, count: int, days_back: int, newest: datetime)
     await db.close()
 
 
+async def vacuum(name: str) -> None:
+    db = await asyncpg.connect(db_url(name))
+    await db.execute("VACUUM ANALYZE")
+    await db.execute("CHECKPOINT")
+    await db.close()
+
+
 # --- HTTP ------------------------------------------------------------------------------------
 
 
@@ -369,6 +376,7 @@ async def incremental_cost() -> dict[str, float]:
                 )
             history = target
             await aggregate(name)  # the history is aggregated before the measured run
+            await vacuum(name)  # and long since vacuumed, as in a steady state
             await insert_visits(name, 100_000, 1, now)
             processed, seconds = await aggregate(name)
             assert processed == 100_000, processed

@@ -94,6 +94,7 @@ engagements = Table(
     Column("seq", BigInteger, nullable=False, server_default=PG_TRANSACTION_ID),
     Index("ix_engagements_seq", "seq"),
     Index("ix_engagements_visit_id", "visit_id"),
+    Index("ix_engagements_received_at", "received_at", postgresql_using="brin"),
 )
 
 visitor_days = Table(

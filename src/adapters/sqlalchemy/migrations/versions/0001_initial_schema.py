@@ -43,6 +43,9 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), server_default=transaction_id(), nullable=False),
     )
     with op.batch_alter_table("engagements", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_engagements_received_at", ["received_at"], unique=False, postgresql_using="brin"
+        )
         batch_op.create_index("ix_engagements_seq", ["seq"], unique=False)
         batch_op.create_index("ix_engagements_visit_id", ["visit_id"], unique=False)
 
@@ -178,6 +181,7 @@ def downgrade() -> None:
     op.drop_table("notification_batches")
     with op.batch_alter_table("engagements", schema=None) as batch_op:
         batch_op.drop_index("ix_engagements_visit_id")
+        batch_op.drop_index("ix_engagements_received_at", postgresql_using="brin")
         batch_op.drop_index("ix_engagements_seq")
 
     op.drop_table("engagements")
