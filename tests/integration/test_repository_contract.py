@@ -112,25 +112,25 @@ async def test_windows_are_bounded_by_span(uow_factory) -> None:  # type: ignore
         async with uow_factory() as uow:
             await uow.visits.add_many([visit(pid), visit(pid)])
             await uow.commit()
-    seen = []
-    for _ in range(4):
-        async with uow_factory() as uow:
-            window = await uow.visits.open_window(3)
-            seen.append(len(await uow.visits.visits_in(window)))
-            await uow.visits.close_window(window)
-            await uow.commit()
+    seen = await window_sizes(uow_factory, span=3, windows=4)
     assert sum(seen) == 6 and max(seen) <= 4 and seen[-1] == 0
     async with uow_factory() as uow:  # one write larger than the span
         await uow.visits.add_many([visit(pid) for _ in range(5)])
         await uow.commit()
+    seen = await window_sizes(uow_factory, span=3, windows=3)
+    assert sum(seen) == 5 and seen[0] > 0 and seen[-1] == 0
+
+
+async def window_sizes(uow_factory, span: int, windows: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """Opens and closes ``windows`` windows in turn; returns how many visits each held."""
     seen = []
-    for _ in range(3):
+    for _ in range(windows):
         async with uow_factory() as uow:
-            window = await uow.visits.open_window(3)
+            window = await uow.visits.open_window(span)
             seen.append(len(await uow.visits.visits_in(window)))
             await uow.visits.close_window(window)
             await uow.commit()
-    assert sum(seen) == 5 and seen[0] > 0 and seen[-1] == 0
+    return seen
 
 
 async def test_visitor_keys_are_insert_if_absent_and_deltas_add_up(uow_factory) -> None:  # type: ignore[no-untyped-def]
