@@ -123,3 +123,13 @@ def test_visit_ids_are_time_ordered_version_7_uuids() -> None:
     assert first.version == 7 and first.variant == "specified in RFC 4122"
     assert first < second
     assert len({uuid7(1_700_000_000_000_000_000) for _ in range(1000)}) == 1000
+
+
+def test_visit_ids_stay_unique_across_threads_and_pool_refills() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from domain.ids import uuid7
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ids = list(pool.map(lambda _: uuid7(), range(20_000)))
+    assert len(set(ids)) == 20_000
