@@ -49,7 +49,7 @@ class VisitBuffer:
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._closing = False
+        self._stop = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._pending) + len(self._in_flight)
@@ -86,33 +86,53 @@ class VisitBuffer:
                 written += await self._flush_batch()
             return written
 
-    async def close(self) -> None:
-        self._closing = True
+    async def close(self, timeout_s: float = 20.0) -> None:
+        """Graceful stop: writes everything buffered, retrying for up to ``timeout_s`` if
+        the database is away; what still cannot be written is counted and logged."""
+        self._stop.set()
         self._wake.set()
         if self._task is not None:
             await self._task
             self._task = None
-        await self.flush()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            try:
+                await self.flush()
+                return
+            except Exception:
+                if loop.time() >= deadline:
+                    lost = len(self)
+                    self._metrics.increment("visits_dropped", lost)
+                    log.error("stopping with the database unavailable: %d visits lost", lost)
+                    return
+                await asyncio.sleep(0.5)
 
     async def _run(self) -> None:
-        backoff = self._interval_s
-        while not self._closing:
+        failures = 0
+        while not self._stop.is_set():
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
             except TimeoutError:
                 pass
             self._wake.clear()
-            if self._closing:
+            if self._stop.is_set():
                 return
             try:
                 await self.flush()
-                backoff = self._interval_s
+                failures = 0
             except Exception:
-                backoff = min(max(backoff * 2, 0.5), self._max_backoff_s)
+                # Back off for real: a full buffer must not turn into a retry storm.
+                delay = min(0.5 * 2**failures, self._max_backoff_s)
+                failures += 1
                 self._metrics.increment("visit_flush_failures")
                 log.exception(
-                    "visit flush failed; %d visits kept, retry in %.1fs", len(self), backoff
+                    "visit flush failed; %d visits kept, retry in %.1fs", len(self), delay
                 )
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
 
     async def _flush_batch(self) -> int:
         if len(self._pending) <= self._batch_size:

@@ -80,3 +80,15 @@ async def test_a_beacon_for_a_buffered_visit_is_not_lost() -> None:
     assert not buffer.update_duration(uuid4(), 1200)
     await buffer.close()
     assert store.visits[v.id].visit.duration_ms == 1200  # written with the visit itself
+
+
+async def test_closing_while_the_database_is_down_counts_what_is_lost() -> None:
+    store, metrics = Store(), InMemoryMetrics()
+    buffer = make(store, metrics, interval_s=60)
+    FlakyUnitOfWork.down = True
+    try:
+        await buffer.add(visit())
+        await buffer.close(timeout_s=0.1)
+    finally:
+        FlakyUnitOfWork.down = False
+    assert store.visits == {} and metrics.counters["visits_dropped"] == 1
