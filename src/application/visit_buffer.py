@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, KeysView
-from dataclasses import replace
 from itertools import islice
 from uuid import UUID
 
@@ -70,7 +69,7 @@ class VisitBuffer:
     def update_duration(self, visit_id: UUID, duration_ms: int) -> bool:
         if (visit := self._pending.get(visit_id)) is not None:
             if visit.duration_ms is None or duration_ms > visit.duration_ms:
-                self._pending[visit_id] = replace(visit, duration_ms=duration_ms)
+                self._pending[visit_id] = visit._replace(duration_ms=duration_ms)
             return True
         if visit_id in self._in_flight:
             # Being written right now: apply it once the batch has committed.

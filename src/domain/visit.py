@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 from uuid import UUID
 
 from domain.errors import InvalidValue
@@ -23,8 +24,10 @@ class UserAgentInfo:
     device: str  # "desktop" | "mobile" | "tablet" | "bot" | "other"
 
 
-@dataclass(frozen=True)
-class Visit:
+class Visit(NamedTuple):
+    """Immutable, built once per product page view: a NamedTuple is the cheapest immutable
+    record Python has, and its field order is the order visits are bulk-written in."""
+
     id: UUID
     product_id: UUID
     visitor_hash: bytes

@@ -67,7 +67,7 @@ async def test_leaving_without_commit_rolls_back(uow_factory) -> None:  # type: 
 
 async def test_visits_and_beacons_are_read_in_windows_that_never_repeat(uow_factory) -> None:  # type: ignore[no-untyped-def]
     pid = uuid4()
-    first, second = visit(pid), replace(visit(pid, NOW + timedelta(seconds=1)), duration_ms=800)
+    first, second = visit(pid), visit(pid, NOW + timedelta(seconds=1))._replace(duration_ms=800)
     async with uow_factory() as uow:
         await uow.visits.add_many([first, second])
         await uow.commit()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter, defaultdict
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
@@ -87,7 +86,7 @@ class ListVisitSink:
         if visit is None:
             return False
         if visit.duration_ms is None or duration_ms > visit.duration_ms:
-            self.visits[visit_id] = replace(visit, duration_ms=duration_ms)
+            self.visits[visit_id] = visit._replace(duration_ms=duration_ms)
         return True
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -19,16 +18,8 @@ from adapters.sqlalchemy.tables import (
 from domain.analytics import AggregationWindow, CountedDuration, NewVisit, WindowReport
 from domain.visit import Visit
 
-COPY_COLUMNS = (
-    "id",
-    "product_id",
-    "visitor_hash",
-    "occurred_at",
-    "browser",
-    "os",
-    "device",
-    "duration_ms",
-)
+# The visits columns a COPY writes: exactly the Visit fields, in their order.
+COPY_COLUMNS: tuple[str, ...] = Visit._fields
 
 # PostgreSQL folds a window in one statement, with the arithmetic of domain.analytics.fold
 # done set-based: new visits counted once with the longest duration they reported, visitor
@@ -57,8 +48,6 @@ FRESH_BY_ANTI_JOIN = """
     )
     RETURNING product_id, day"""
 BULK_WINDOW_ROWS = 250_000
-# One C-level call per visit builds its COPY record (a tuple in COPY_COLUMNS order).
-_copy_record = attrgetter(*COPY_COLUMNS)
 FOLD_WINDOW = """
 WITH new_visits AS MATERIALIZED (
     SELECT id, product_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, duration_ms,
@@ -159,9 +148,8 @@ class SqlVisitRepository:
         await self._db.exec_driver_sql("SELECT 1")
         raw = await self._db.get_raw_connection()
         driver: Any = raw.driver_connection
-        await driver.copy_records_to_table(
-            "visits", columns=COPY_COLUMNS, records=list(map(_copy_record, batch))
-        )
+        # A Visit is a tuple in COPY_COLUMNS order already: it is its own COPY record.
+        await driver.copy_records_to_table("visits", columns=COPY_COLUMNS, records=batch)
 
     async def _next_seq(self, column: Any) -> int:
         """SQLite only: transactions begin IMMEDIATE, so numbering here follows commit order."""
