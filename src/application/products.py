@@ -44,7 +44,9 @@ class ProductService:
         async with self._uow() as uow:
             product = await uow.products.get(product_id)
         if product is None:
-            self._cache.invalidate(product_id)
+            # Local only: a deleted product was announced to peers by the admin's delete,
+            # and a 404 for a random id must not cost a publish.
+            self._cache.drop(product_id)
             raise ProductNotFound(product_id)
         if self._changes.get(product_id, 0) == changes_before:  # not changed while reading
             self._cache.put(product)

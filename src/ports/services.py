@@ -86,7 +86,11 @@ class ProductCache(Protocol):
 
     def put(self, product: Product) -> None: ...
 
-    def invalidate(self, product_id: UUID) -> None: ...
+    def invalidate(self, product_id: UUID) -> None:
+        """Drops the product here and in every other API process."""
+
+    def drop(self, product_id: UUID) -> None:
+        """Drops the product from this process's cache only."""
 
 
 class Metrics(Protocol):

@@ -111,9 +111,6 @@ class DramatiqJobQueue:
         if self._redis is not None:
             self._redis.close()
 
-    def __repr__(self) -> str:
-        return f"DramatiqJobQueue({self._broker!r})"
-
 
 def ping(broker: Any) -> bool:
     """True when the broker answers (the in-process broker always does)."""

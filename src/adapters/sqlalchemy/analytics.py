@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.sqlalchemy.engine import upsert_insert
 from adapters.sqlalchemy.tables import (
     aggregation_state,
     product_daily,
@@ -24,9 +23,7 @@ from domain.analytics import DailyDelta, DailyStats, PopularProduct
 class SqlAnalyticsRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._db = connection
-        self._insert: Any = (
-            postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-        )
+        self._insert = upsert_insert(connection)
 
     async def add_visitor_keys(
         self, rows: Iterable[tuple[UUID, date, int]]

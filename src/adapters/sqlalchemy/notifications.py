@@ -7,9 +7,9 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import delete, exists, func, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.sqlalchemy.engine import upsert_insert
 from adapters.sqlalchemy.tables import (
     notification_batches,
     notification_recipients,
@@ -20,17 +20,13 @@ from domain.notification import Notification, NotificationStatus, Recipient, Sub
 from domain.product import FieldChange
 
 
-def _insert(connection: AsyncConnection) -> Any:
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-
-
 class SqlSubscriptionRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._db = connection
 
     async def add(self, subscription: Subscription) -> Subscription:
         await self._db.execute(
-            _insert(self._db)(subscriptions)
+            upsert_insert(self._db)(subscriptions)
             .values(
                 id=subscription.id,
                 product_id=subscription.product_id,
