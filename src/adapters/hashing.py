@@ -2,44 +2,46 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-from datetime import date, datetime
+from collections.abc import Callable
+from datetime import date
 
 from ports.services import SaltStore
+
+
+def _keyed(key: bytes) -> Callable[[str], bytes]:
+    def visitor_hash(normalised_ip: str) -> bytes:
+        return hmac.digest(key, normalised_ip.encode(), "sha256")  # one-shot, in C
+
+    return visitor_hash
 
 
 class DailySaltHasher:
     """Keys each visit with its UTC day's salt, so a visitor is recognisable within one day only.
 
-    The current day's salt is cached in-process: the hot path asks the store once a day.
+    The last days' keys are cached in-process: the store is asked once a day per process.
     """
 
     def __init__(self, salts: SaltStore) -> None:
         self._salts = salts
-        self._day: date | None = None
-        self._keyed = hmac.new(b"", digestmod=hashlib.sha256)
+        self._keys: dict[date, Callable[[str], bytes]] = {}
 
-    async def visitor_hash(self, normalised_ip: str, at: datetime) -> bytes:
-        day = at.date()
-        if day != self._day:
-            self._keyed = hmac.new(await self._salts.salt_for(day), digestmod=hashlib.sha256)
-            self._day = day
-        return _digest(self._keyed, normalised_ip)
+    async def keyed_for(self, day: date) -> Callable[[str], bytes]:
+        keyed = self._keys.get(day)
+        if keyed is None:
+            keyed = _keyed(await self._salts.salt_for(day))
+            # Keep today's and yesterday's (visits near midnight); older salts get destroyed.
+            yesterday = date.fromordinal(day.toordinal() - 1)
+            self._keys = {d: k for d, k in self._keys.items() if d >= yesterday}
+            self._keys[day] = keyed
+        return keyed
 
 
 class SecretHasher:
     """Keys every visit with one secret: uniqueness holds across days."""
 
     def __init__(self, secret: bytes) -> None:
-        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
+        self._keyed = _keyed(secret)
 
-    async def visitor_hash(self, normalised_ip: str, at: datetime) -> bytes:
-        return _digest(self._keyed, normalised_ip)
-
-
-def _digest(keyed: hmac.HMAC, normalised_ip: str) -> bytes:
-    """HMAC-SHA256 of the address; copying a keyed HMAC skips re-deriving the key pads."""
-    mac = keyed.copy()
-    mac.update(normalised_ip.encode())
-    return mac.digest()
+    async def keyed_for(self, day: date) -> Callable[[str], bytes]:
+        return self._keyed

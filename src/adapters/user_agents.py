@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from crawlerdetect import CrawlerDetect
 from ua_parser import parse
 
@@ -14,12 +12,24 @@ MOBILES = ("mobi", "iphone", "ipod", "android", "windows phone", "blackberry", "
 
 
 class LibraryUserAgentClassifier:
+    """Parsing a User-Agent takes ~100 µs; the same few hundred strings make most traffic,
+    so results are kept in a plain dict (one C-level lookup per page view), emptied when it
+    reaches ``cache_size`` entries so a flood of unique strings cannot grow it."""
+
     def __init__(self, cache_size: int = 4096) -> None:
         self._crawlers = CrawlerDetect()
-        self._classify = lru_cache(maxsize=cache_size)(self._uncached)
+        self._cache: dict[str, UserAgentInfo] = {}
+        self._cache_size = cache_size
 
     def classify(self, user_agent: str) -> UserAgentInfo:
-        return self._classify(user_agent[:512])
+        found = self._cache.get(user_agent)
+        if found is None:
+            if len(user_agent) > 512:  # bounded memory: long strings are judged by a prefix
+                return self.classify(user_agent[:512])
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            found = self._cache[user_agent] = self._uncached(user_agent)
+        return found
 
     def _uncached(self, user_agent: str) -> UserAgentInfo:
         if not user_agent.strip() or self._crawlers.isCrawler(user_agent):

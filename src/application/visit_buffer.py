@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, KeysView
+from collections.abc import Awaitable, Callable, Iterable, KeysView
 from itertools import islice
 from uuid import UUID
 
-from domain.visit import Visit
+from domain.visit import Sighting, Visit
 from ports.services import Clock, Metrics, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -17,9 +17,12 @@ log = logging.getLogger(__name__)
 class VisitBuffer:
     """Bounded in-process buffer flushed every ``interval_s`` or every ``batch_size`` visits.
 
-    A failed flush keeps the visits and retries with exponential backoff; past ``max_size``
-    the oldest visits are dropped and counted. ``close()`` flushes everything (graceful stop).
-    Visits stay findable (for engagement beacons) until their flush has committed.
+    Page views arrive as Sightings (raw address included) and are sealed into Visits at the
+    next tick, before the write is attempted, so raw addresses never outlive one interval
+    even while the database is away. A failed flush keeps the visits and retries with
+    exponential backoff; past ``max_size`` the oldest are dropped and counted. ``close()``
+    flushes everything (graceful stop). Visits stay findable (for engagement beacons) until
+    their flush has committed.
     """
 
     def __init__(
@@ -27,6 +30,7 @@ class VisitBuffer:
         uow: UnitOfWorkFactory,
         metrics: Metrics,
         clock: Clock,
+        seal: Callable[[Iterable[Sighting]], Awaitable[dict[str, Visit]]],
         *,
         interval_s: float = 0.1,
         batch_size: int = 20_000,
@@ -37,53 +41,82 @@ class VisitBuffer:
         self._uow = uow
         self._metrics = metrics
         self._clock = clock
+        self._seal = seal
         self._interval_s = interval_s
         self._batch_size = batch_size
         self._max_size = max_size
         self._max_backoff_s = max_backoff_s
         self._on_flushed = on_flushed
-        self._pending: dict[UUID, Visit] = {}
-        self._in_flight: dict[UUID, Visit] = {}
-        self._late_durations: dict[UUID, int] = {}
+        self._raw: dict[str, Sighting] = {}  # not sealed yet: holds addresses
+        self._sealing: dict[str, Sighting] = {}
+        self._pending: dict[str, Visit] = {}  # sealed, waiting to be written
+        self._in_flight: dict[str, Visit] = {}
+        self._late_durations: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
     def __len__(self) -> int:
-        return len(self._pending) + len(self._in_flight)
+        return len(self._raw) + len(self._pending) + len(self._in_flight)
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="visit-buffer")
 
-    async def add(self, visit: Visit) -> None:
-        if len(self) >= self._max_size and self._pending:
-            oldest = next(iter(self._pending))
-            del self._pending[oldest]
-            self._metrics.increment("visits_dropped")
-        self._pending[visit.id] = visit
-        if len(self._pending) >= self._batch_size:
+    async def add(self, sighting: Sighting) -> None:
+        raw = self._raw
+        if len(raw) + len(self._pending) + len(self._in_flight) >= self._max_size:
+            self._drop_oldest()
+        raw[sighting.id] = sighting
+        if len(raw) >= self._batch_size:
             self._wake.set()
 
-    def update_duration(self, visit_id: UUID, duration_ms: int) -> bool:
+    def _drop_oldest(self) -> None:
+        for waiting in (self._pending, self._raw):
+            if waiting:
+                del waiting[next(iter(waiting))]
+                self._metrics.increment("visits_dropped")
+                return
+
+    def update_duration(self, visit_id: str, duration_ms: int) -> bool:
+        if (sighting := self._raw.get(visit_id)) is not None:
+            if sighting.duration_ms is None or duration_ms > sighting.duration_ms:
+                self._raw[visit_id] = sighting._replace(duration_ms=duration_ms)
+            return True
         if (visit := self._pending.get(visit_id)) is not None:
             if visit.duration_ms is None or duration_ms > visit.duration_ms:
                 self._pending[visit_id] = visit._replace(duration_ms=duration_ms)
             return True
-        if visit_id in self._in_flight:
-            # Being written right now: apply it once the batch has committed.
+        if visit_id in self._in_flight or visit_id in self._sealing:
+            # Being sealed or written right now: applied once that is done.
             self._late_durations[visit_id] = max(duration_ms, self._late_durations.get(visit_id, 0))
             return True
         return False
 
     async def flush(self) -> int:
-        """Writes everything buffered now; returns how many visits were written."""
+        """Seals and writes everything buffered now; returns how many visits were written."""
         async with self._flushing:  # one batch in flight at a time
+            await self._seal_raw()
             written = 0
             while self._pending:
                 written += await self._flush_batch()
             return written
+
+    async def _seal_raw(self) -> None:
+        if not self._raw:
+            return
+        raw = self._sealing = self._raw
+        self._raw = {}
+        try:
+            self._pending.update(await self._seal(raw.values()))
+        except BaseException:
+            self._raw = {**raw, **self._raw}  # e.g. the salt store is away: try again later
+            raise
+        finally:
+            self._sealing = {}
+            for visit_id in raw.keys() & self._late_durations.keys():
+                self.update_duration(visit_id, self._late_durations.pop(visit_id))
 
     async def close(self, timeout_s: float = 20.0) -> None:
         """Graceful stop: writes everything buffered, retrying for up to ``timeout_s`` if
@@ -159,11 +192,11 @@ class VisitBuffer:
             self._on_flushed(len(batch))
         return len(batch)
 
-    async def _apply_late_durations(self, ids: KeysView[UUID]) -> None:
+    async def _apply_late_durations(self, ids: KeysView[str]) -> None:
         late = {vid: self._late_durations.pop(vid) for vid in ids & self._late_durations.keys()}
         if not late:
             return
         async with self._uow() as uow:
             for visit_id, duration in late.items():
-                await uow.visits.add_engagement(visit_id, duration, self._clock.now())
+                await uow.visits.add_engagement(UUID(visit_id), duration, self._clock.now())
             await uow.commit()

@@ -1,13 +1,20 @@
-"""VisitService: turns (IP, User-Agent) into an anonymous Visit; takes engagement beacons."""
+"""VisitService: turns (IP, User-Agent) into an anonymous Visit; takes engagement beacons.
+
+The product page's share is kept small: classify the User-Agent (a cached lookup), take an
+id, hand a Sighting to the sink. The keyed hashing happens in VisitSealer, a batch at a
+time, when the buffer ticks (every 100 ms) and before anything is written.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
 from uuid import UUID
 
-from domain.errors import VisitNotFound
-from domain.ids import uuid7
-from domain.visit import Visit, normalise_ip, validate_duration
+from domain.errors import InvalidValue, VisitNotFound
+from domain.ids import VisitIds
+from domain.visit import Sighting, Visit, normalise_ip, validate_duration
 from ports.services import (
     Clock,
     Metrics,
@@ -20,52 +27,86 @@ from ports.services import (
 log = logging.getLogger(__name__)
 
 
+class VisitSealer:
+    """Seals sightings into Visits: the normalised address goes through the day's keyed hash
+    and is dropped; what is left is the digest, the time and the User-Agent's families."""
+
+    def __init__(self, hasher: VisitorHasher, metrics: Metrics) -> None:
+        self._hasher = hasher
+        self._metrics = metrics
+
+    async def seal(self, sightings: Iterable[Sighting]) -> dict[str, Visit]:
+        """Visits by id text; a sighting whose address is not an IP address is dropped and
+        counted as a tracking failure."""
+        visits: dict[str, Visit] = {}
+        keyed: dict[date, Callable[[str], bytes]] = {}
+        unreadable = 0
+        for sighting in sightings:
+            at = datetime.fromtimestamp(sighting.at, UTC)
+            day = at.date()
+            visitor_hash = keyed.get(day)
+            if visitor_hash is None:
+                visitor_hash = keyed[day] = await self._hasher.keyed_for(day)
+            try:
+                address = normalise_ip(sighting.ip)
+            except InvalidValue:
+                unreadable += 1
+                continue
+            agent = sighting.agent
+            visits[sighting.id] = Visit(
+                UUID(sighting.id),
+                sighting.product_id,
+                visitor_hash(address),
+                at,
+                agent.browser,
+                agent.os,
+                agent.device,
+                sighting.duration_ms,
+            )
+        if unreadable:
+            self._metrics.increment("tracking_failures", unreadable)
+            log.error("%d page views dropped: the client address was not an IP address", unreadable)
+        self._metrics.increment("visits_tracked", len(visits))
+        return visits
+
+
 class VisitService:
     def __init__(
         self,
         *,
         uow: UnitOfWorkFactory,
         sink: VisitSink,
-        hasher: VisitorHasher,
         classifier: UserAgentClassifier,
         clock: Clock,
         metrics: Metrics,
+        ids: Callable[[], str] | None = None,
     ) -> None:
         self._uow = uow
         self._sink = sink
-        self._hasher = hasher
         self._classifier = classifier
         self._clock = clock
         self._metrics = metrics
+        self._ids = ids or VisitIds()
 
-    async def track_visit(self, ip: str, user_agent: str, product_id: UUID) -> UUID | None:
-        """Records one visit and returns its id, or None for a bot.
+    async def track_visit(self, ip: str, user_agent: str, product_id: UUID) -> str | None:
+        """Records one page view and returns its visit id (UUIDv7 text), or None for a bot.
 
-        The raw IP and User-Agent live only in this call: what is kept is the keyed hash of
-        the normalised IP and the coarse browser/OS/device families.
+        The raw IP and User-Agent never leave process memory: the sink seals the view into
+        a Visit (keyed hash of the normalised IP, coarse browser/OS/device families) before
+        it writes anything.
         """
         agent = self._classifier.classify(user_agent)
         if agent.is_bot:
             self._metrics.increment("bots_filtered")
             return None
-        now = self._clock.now()
-        visit = Visit(
-            id=uuid7(),
-            product_id=product_id,
-            visitor_hash=await self._hasher.visitor_hash(normalise_ip(ip), now),
-            occurred_at=now,
-            browser=agent.browser,
-            os=agent.os,
-            device=agent.device,
-        )
-        await self._sink.add(visit)
-        self._metrics.increment("visits_tracked")
-        return visit.id
+        visit_id = self._ids()
+        await self._sink.add(Sighting(visit_id, product_id, ip, agent, self._clock.timestamp()))
+        return visit_id
 
     async def record_engagement(self, visit_id: UUID, duration_ms: int) -> None:
         """Keeps the largest duration reported for the visit, buffered or stored."""
         validate_duration(duration_ms)
-        if self._sink.update_duration(visit_id, duration_ms):
+        if self._sink.update_duration(str(visit_id), duration_ms):
             return
         async with self._uow() as uow:
             found = await uow.visits.add_engagement(visit_id, duration_ms, self._clock.now())

@@ -42,6 +42,23 @@ class Visit(NamedTuple):
         return self.occurred_at.date()
 
 
+class Sighting(NamedTuple):
+    """A product page view as the request saw it, before anonymisation.
+
+    It holds the raw client address, so it only ever lives in process memory: the visit
+    buffer seals sightings into Visits (keyed hash, no address) at its next tick, at most
+    one flush interval later and before any write is attempted. Doing that in batches keeps
+    the product page's own work to a dictionary lookup, an id and an append.
+    """
+
+    id: str  # the UUIDv7 text the page answers with in X-Visit-Id
+    product_id: UUID
+    ip: str
+    agent: UserAgentInfo
+    at: float  # seconds since the Unix epoch
+    duration_ms: int | None = None
+
+
 def normalise_ip(raw: str) -> str:
     """Canonical text of an address so one visitor gets one hash.
 

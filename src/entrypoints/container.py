@@ -33,7 +33,7 @@ from application.notifications import NotificationService, SubscriptionService
 from application.products import ProductService
 from application.triggers import AggregationTrigger
 from application.visit_buffer import VisitBuffer
-from application.visits import VisitService
+from application.visits import VisitSealer, VisitService
 from entrypoints.settings import Settings
 
 
@@ -60,9 +60,9 @@ def _email_sender(settings: Settings) -> Any:
     return LogEmailSender()
 
 
-def _visit_sink(settings: Settings, buffer: VisitBuffer, uow: Any) -> Any:
+def _visit_sink(settings: Settings, buffer: VisitBuffer, uow: Any, sealer: VisitSealer) -> Any:
     if settings.bench_visit_sink == "sync":  # the benchmark's baseline, never production
-        return SynchronousInsertSink(uow)
+        return SynchronousInsertSink(uow, sealer.seal)
     return buffer
 
 
@@ -111,21 +111,24 @@ class Container(containers.DeclarativeContainer):
 
     # Use cases.
     aggregation_trigger = providers.Singleton(AggregationTrigger, job_queue, metrics)
+    visit_sealer = providers.Singleton(VisitSealer, hasher, metrics)
     visit_buffer = providers.Singleton(
         VisitBuffer,
         uow.provider,
         metrics,
         clock,
+        visit_sealer.provided.seal,
         interval_s=settings.provided.visit_flush_interval_s,
         max_size=settings.provided.visit_buffer_max,
         on_flushed=aggregation_trigger.provided.visits_written,
     )
-    visit_sink = providers.Singleton(_visit_sink, settings, visit_buffer, uow.provider)
+    visit_sink = providers.Singleton(
+        _visit_sink, settings, visit_buffer, uow.provider, visit_sealer
+    )
     visit_service = providers.Singleton(
         VisitService,
         uow=uow.provider,
         sink=visit_sink,
-        hasher=hasher,
         classifier=classifier,
         clock=clock,
         metrics=metrics,

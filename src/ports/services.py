@@ -9,13 +9,16 @@ from uuid import UUID
 
 from domain.notification import EmailMessage
 from domain.product import Product
-from domain.visit import UserAgentInfo, Visit
+from domain.visit import Sighting, UserAgentInfo
 from ports.repositories import UnitOfWork
 
 
 class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware UTC."""
+
+    def timestamp(self) -> float:
+        """The same instant as seconds since the Unix epoch (cheaper on the hot path)."""
 
 
 class SaltStore(Protocol):
@@ -27,7 +30,8 @@ class SaltStore(Protocol):
 
 
 class VisitorHasher(Protocol):
-    async def visitor_hash(self, normalised_ip: str, at: datetime) -> bytes: ...
+    async def keyed_for(self, day: date) -> Callable[[str], bytes]:
+        """The keyed hash (normalised IP -> digest) for visits of that UTC day."""
 
 
 class UserAgentClassifier(Protocol):
@@ -35,13 +39,14 @@ class UserAgentClassifier(Protocol):
 
 
 class VisitSink(Protocol):
-    """Where tracked visits go: a write-behind buffer in production."""
+    """Where tracked page views go: a write-behind buffer in production. A sink seals
+    sightings into Visits (application.visits.VisitSealer) before it writes anything."""
 
-    async def add(self, visit: Visit) -> None:
+    async def add(self, sighting: Sighting) -> None:
         """Should not wait on I/O: the product page is waiting (async only so that the
         benchmark's synchronous-INSERT design fits the same port)."""
 
-    def update_duration(self, visit_id: UUID, duration_ms: int) -> bool:
+    def update_duration(self, visit_id: str, duration_ms: int) -> bool:
         """True when the visit was still buffered (and now carries the larger duration)."""
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -127,8 +127,8 @@ async def test_a_visit_duration_counts_once_and_then_only_grows(uow_factory) -> 
     draft = ProductDraft.create(sku="D1", name="Lamp", description="", price="1", currency="EUR")
     pid = (await world.products().create(draft)).id
     service, analytics = world.visits(), world.analytics()
-    beaconed = await service.track_visit("203.0.113.1", BROWSER_UA, pid)
-    buffered = await service.track_visit("203.0.113.2", BROWSER_UA, pid)
+    beaconed = UUID(await service.track_visit("203.0.113.1", BROWSER_UA, pid))
+    buffered = UUID(await service.track_visit("203.0.113.2", BROWSER_UA, pid))
     silent = await service.track_visit("203.0.113.3", BROWSER_UA, pid)
     await service.record_engagement(buffered, 500)  # still in the buffer: written with the visit
     await world.flush()

@@ -21,7 +21,7 @@ from adapters.user_agents import LibraryUserAgentClassifier
 from application.analytics import AnalyticsService
 from application.notifications import NotificationService, SubscriptionService
 from application.products import ProductService
-from application.visits import VisitService
+from application.visits import VisitSealer, VisitService
 
 
 @dataclass
@@ -30,13 +30,19 @@ class World:
     store: Store = field(default_factory=Store)
     clock: ManualClock = field(default_factory=ManualClock)
     salts: InMemorySaltStore = field(default_factory=InMemorySaltStore)
-    sink: ListVisitSink = field(default_factory=ListVisitSink)
+    sink: ListVisitSink = field(init=False)
     queue: InMemoryJobQueue = field(default_factory=InMemoryJobQueue)
     sender: RecordingEmailSender = field(default_factory=RecordingEmailSender)
     metrics: InMemoryMetrics = field(default_factory=InMemoryMetrics)
     # Another unit of work (e.g. SQLAlchemy's) to run the same use cases on a real database.
     make_uow: Callable[[], Any] | None = None
     batch_size: int = 7
+
+    def __post_init__(self) -> None:
+        self.hasher = (
+            SecretHasher(b"secret") if self.rotation == "none" else DailySaltHasher(self.salts)
+        )
+        self.sink = ListVisitSink(VisitSealer(self.hasher, self.metrics).seal)
 
     def uow(self) -> Any:
         return self.make_uow() if self.make_uow else InMemoryUnitOfWork(self.store)
@@ -45,11 +51,9 @@ class World:
         return ProductService(self.uow, self.clock, TTLProductCache(ttl_s=0))
 
     def visits(self) -> VisitService:
-        hasher = SecretHasher(b"secret") if self.rotation == "none" else DailySaltHasher(self.salts)
         return VisitService(
             uow=self.uow,
             sink=self.sink,
-            hasher=hasher,
             classifier=LibraryUserAgentClassifier(),
             clock=self.clock,
             metrics=self.metrics,

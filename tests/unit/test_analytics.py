@@ -1,5 +1,6 @@
 import asyncio
 from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
 
 from hypothesis import HealthCheck, given, settings
 
@@ -45,7 +46,7 @@ async def test_durations_leave_silent_visits_out_of_the_average() -> None:
     world = World()
     pid = await make_product(world, "lamp")
     service = world.visits()
-    a = await service.track_visit("203.0.113.1", BROWSER_UA, pid)
+    a = UUID(await service.track_visit("203.0.113.1", BROWSER_UA, pid))
     await service.track_visit("203.0.113.2", BROWSER_UA, pid)
     await world.flush()
     await world.analytics().update_analytics()

@@ -116,20 +116,32 @@ def test_visitor_keys_are_the_first_64_bits_signed() -> None:
     assert visitor_key(b"\xff" * 32) == -1
 
 
-def test_visit_ids_are_time_ordered_version_7_uuids() -> None:
-    from domain.ids import uuid7
+def test_visit_ids_are_time_ordered_version_7_uuids_in_canonical_text() -> None:
+    from uuid import UUID
 
-    first, second = uuid7(1_700_000_000_000_000_000), uuid7(1_700_000_000_001_000_000)
-    assert first.version == 7 and first.variant == "specified in RFC 4122"
-    assert first < second
-    assert len({uuid7(1_700_000_000_000_000_000) for _ in range(1000)}) == 1000
+    from domain.ids import uuid7_texts
+
+    first = uuid7_texts(1000, 1_700_000_000_000_000_000)
+    second = uuid7_texts(1, 1_700_000_000_001_000_000)[0]
+    parsed = [UUID(text) for text in first]
+    assert all(u.version == 7 and u.variant == "specified in RFC 4122" for u in parsed)
+    assert [str(u) for u in parsed] == first  # canonical: lower case, 8-4-4-4-12
+    assert max(parsed) < UUID(second)  # time-ordered across milliseconds
+    assert len(set(first)) == 1000
+    # 74 random bits: every one of them varies across ids
+    bits = [u.int & ~(0xFFFF_FFFF_FFFF << 80) & ~(0xF << 76) & ~(0b11 << 62) for u in parsed]
+    assert max(bits).bit_length() >= 74 - 1
+    assert all(
+        any(b >> i & 1 for b in bits) for i in range(80) if i not in (62, 63, 76, 77, 78, 79)
+    )
 
 
 def test_visit_ids_stay_unique_across_threads_and_pool_refills() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from domain.ids import uuid7
+    from domain.ids import VisitIds
 
+    ids = VisitIds(batch=16)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        ids = list(pool.map(lambda _: uuid7(), range(20_000)))
-    assert len(set(ids)) == 20_000
+        made = list(pool.map(lambda _: ids(), range(20_000)))
+    assert len(set(made)) == 20_000

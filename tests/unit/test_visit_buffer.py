@@ -1,16 +1,30 @@
 import asyncio
-from datetime import UTC, datetime
-from uuid import uuid4
+import time
+from uuid import UUID, uuid4
 
 from adapters.clock import SystemClock
+from adapters.hashing import SecretHasher
 from adapters.in_memory.repositories import InMemoryUnitOfWork, Store
 from adapters.in_memory.services import InMemoryMetrics
 from application.visit_buffer import VisitBuffer
-from domain.visit import Visit
+from application.visits import VisitSealer
+from domain.ids import VisitIds
+from domain.visit import Sighting, UserAgentInfo
+
+CHROME = UserAgentInfo(is_bot=False, browser="Chrome", os="Linux", device="desktop")
+new_id = VisitIds()
 
 
-def visit() -> Visit:
-    return Visit(uuid4(), uuid4(), b"h" * 32, datetime.now(UTC), "Chrome", "Linux", "desktop")
+class Seen(Sighting):
+    """A sighting whose ``id`` reads as the UUID the stored visit carries."""
+
+    @property
+    def uuid(self) -> UUID:
+        return UUID(self.id)
+
+
+def visit(ip: str = "203.0.113.5") -> Seen:
+    return Seen(new_id(), uuid4(), ip, CHROME, time.time())
 
 
 class FlakyUnitOfWork(InMemoryUnitOfWork):
@@ -25,7 +39,10 @@ class FlakyUnitOfWork(InMemoryUnitOfWork):
 
 
 def make(store: Store, metrics: InMemoryMetrics, **options: float) -> VisitBuffer:
-    return VisitBuffer(lambda: FlakyUnitOfWork(store), metrics, SystemClock(), **options)  # type: ignore[arg-type]
+    sealer = VisitSealer(SecretHasher(b"k"), metrics)
+    return VisitBuffer(
+        lambda: FlakyUnitOfWork(store), metrics, SystemClock(), sealer.seal, **options
+    )  # type: ignore[arg-type]
 
 
 async def test_close_writes_every_buffered_visit() -> None:
@@ -36,7 +53,7 @@ async def test_close_writes_every_buffered_visit() -> None:
     for v in visits:
         await buffer.add(v)
     await buffer.close()
-    assert set(store.visits) == {v.id for v in visits}
+    assert set(store.visits) == {v.uuid for v in visits}
     assert metrics.counters["visits_written"] == 2500
 
 
@@ -46,10 +63,10 @@ async def test_flushes_on_the_interval_without_waiting_for_close() -> None:
     buffer.start()
     await buffer.add(v := visit())
     for _ in range(100):
-        if v.id in store.visits:
+        if v.uuid in store.visits:
             break
         await asyncio.sleep(0.01)
-    assert v.id in store.visits
+    assert v.uuid in store.visits
     await buffer.close()
 
 
@@ -69,7 +86,7 @@ async def test_a_database_outage_keeps_visits_and_drops_only_past_the_bound() ->
     finally:
         FlakyUnitOfWork.down = False
     await buffer.close()
-    assert set(store.visits) == {v.id for v in visits[50:]}
+    assert set(store.visits) == {v.uuid for v in visits[50:]}
 
 
 async def test_a_beacon_for_a_buffered_visit_is_not_lost() -> None:
@@ -77,9 +94,9 @@ async def test_a_beacon_for_a_buffered_visit_is_not_lost() -> None:
     buffer = make(store, metrics, interval_s=60)
     await buffer.add(v := visit())
     assert buffer.update_duration(v.id, 1200)
-    assert not buffer.update_duration(uuid4(), 1200)
+    assert not buffer.update_duration(str(uuid4()), 1200)
     await buffer.close()
-    assert store.visits[v.id].visit.duration_ms == 1200  # written with the visit itself
+    assert store.visits[v.uuid].visit.duration_ms == 1200  # written with the visit itself
 
 
 async def test_closing_while_the_database_is_down_counts_what_is_lost() -> None:
@@ -92,3 +109,51 @@ async def test_closing_while_the_database_is_down_counts_what_is_lost() -> None:
     finally:
         FlakyUnitOfWork.down = False
     assert store.visits == {} and metrics.counters["visits_dropped"] == 1
+
+
+async def test_addresses_are_sealed_at_the_next_tick_even_while_the_database_is_down() -> None:
+    store, metrics = Store(), InMemoryMetrics()
+    buffer = make(store, metrics, interval_s=0.01, max_backoff_s=0.05)
+    FlakyUnitOfWork.down = True
+    try:
+        buffer.start()
+        for n in range(20):
+            await buffer.add(visit(f"198.51.100.{n}"))
+        assert "198.51.100.7" in repr(vars(buffer))  # only until the tick
+        await asyncio.sleep(0.1)
+        assert metrics.counters["visit_flush_failures"] >= 1 and len(buffer) == 20
+        assert "198.51.100." not in repr(vars(buffer))  # kept as keyed hashes only
+    finally:
+        FlakyUnitOfWork.down = False
+    await buffer.close()
+    assert len(store.visits) == 20
+
+
+async def test_a_beacon_while_its_visit_is_sealed_or_written_is_applied_after() -> None:
+    store, metrics = Store(), InMemoryMetrics()
+    release = asyncio.Event()
+    sealer = VisitSealer(SecretHasher(b"k"), metrics)
+
+    async def slow_seal(sightings):  # type: ignore[no-untyped-def]
+        await release.wait()  # e.g. the day's salt being fetched from Redis
+        return await sealer.seal(sightings)
+
+    buffer = VisitBuffer(lambda: FlakyUnitOfWork(store), metrics, SystemClock(), slow_seal)  # type: ignore[arg-type]
+    await buffer.add(v := visit())
+    flushing = asyncio.create_task(buffer.flush())
+    await asyncio.sleep(0)
+    assert buffer.update_duration(v.id, 900)
+    release.set()
+    await flushing
+    assert store.visits[v.uuid].visit.duration_ms == 900
+
+
+async def test_a_view_whose_address_is_not_an_ip_is_dropped_and_counted() -> None:
+    store, metrics = Store(), InMemoryMetrics()
+    buffer = make(store, metrics, interval_s=60)
+    await buffer.add(visit("unknown"))
+    await buffer.add(good := visit())
+    await buffer.close()
+    assert set(store.visits) == {good.uuid}
+    assert metrics.counters["tracking_failures"] == 1
+    assert metrics.counters["visits_tracked"] == 1

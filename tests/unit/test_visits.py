@@ -2,7 +2,7 @@ import asyncio
 import hashlib
 import hmac
 from dataclasses import replace
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -67,15 +67,15 @@ async def test_engagement_keeps_the_largest_duration_buffered_or_stored() -> Non
     pid = await product_id(world)
     service = world.visits()
     buffered = await service.track_visit("203.0.113.7", BROWSER_UA, pid)
-    await service.record_engagement(buffered, 3000)
-    await service.record_engagement(buffered, 1000)
+    await service.record_engagement(UUID(buffered), 3000)
+    await service.record_engagement(UUID(buffered), 1000)
     assert world.sink.visits[buffered].duration_ms == 3000
     await world.flush()
-    await service.record_engagement(buffered, 2000)
-    await service.record_engagement(buffered, 4000)
+    await service.record_engagement(UUID(buffered), 2000)
+    await service.record_engagement(UUID(buffered), 4000)
     assert [(e.visit_id, e.duration_ms) for e in world.store.engagements] == [
-        (buffered, 2000),
-        (buffered, 4000),
+        (UUID(buffered), 2000),
+        (UUID(buffered), 4000),
     ]
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
-from uuid import UUID
 
 from domain.notification import EmailMessage
-from domain.visit import Visit
+from domain.visit import Sighting, Visit
 from ports.services import EmailError, QueueUnavailable
 
 
@@ -18,6 +18,9 @@ class ManualClock:
 
     def now(self) -> datetime:
         return self.current
+
+    def timestamp(self) -> float:
+        return self.current.timestamp()
 
     def advance(self, **delta: float) -> None:
         self.current += timedelta(**delta)
@@ -73,15 +76,16 @@ class RecordingEmailSender:
 
 
 class ListVisitSink:
-    """Collects visits in a list (a buffer that never flushes)."""
+    """Seals each page view at once and keeps the visits (a buffer that never flushes)."""
 
-    def __init__(self) -> None:
-        self.visits: dict[UUID, Visit] = {}
+    def __init__(self, seal: Callable[[Iterable[Sighting]], Awaitable[dict[str, Visit]]]) -> None:
+        self._seal = seal
+        self.visits: dict[str, Visit] = {}
 
-    async def add(self, visit: Visit) -> None:
-        self.visits[visit.id] = visit
+    async def add(self, sighting: Sighting) -> None:
+        self.visits.update(await self._seal([sighting]))
 
-    def update_duration(self, visit_id: UUID, duration_ms: int) -> bool:
+    def update_duration(self, visit_id: str, duration_ms: int) -> bool:
         visit = self.visits.get(visit_id)
         if visit is None:
             return False

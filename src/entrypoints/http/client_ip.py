@@ -6,15 +6,21 @@ import ipaddress
 
 from entrypoints.settings import IPNetwork
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-def _trusted(address: str, proxies: tuple[IPNetwork, ...]) -> bool:
+
+def _address(text: str) -> Address | None:
     try:
-        ip = ipaddress.ip_address(address.strip().strip("[]"))
+        ip = ipaddress.ip_address(text.strip().strip("[]").split("%", 1)[0])
     except ValueError:
-        return False
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in proxies)
+        return ip.ipv4_mapped
+    return ip
+
+
+def _trusted(ip: Address | None, proxies: tuple[IPNetwork, ...]) -> bool:
+    return ip is not None and any(ip in network for network in proxies)
 
 
 def client_ip(
@@ -23,11 +29,17 @@ def client_ip(
     """Walks X-Forwarded-For from the right, past trusted proxies, to the first untrusted hop.
 
     Entries to the left of that hop were written by the client itself and are not believed.
+    None when there is no client address to speak of: no peer (a Unix socket), or a hop
+    that a trusted proxy wrote is not an IP address (``unknown``, a name): such a view is
+    served but not tracked.
     """
-    if peer is None or not proxies or not forwarded_for or not _trusted(peer, proxies):
+    if peer is None or not proxies or not forwarded_for or not _trusted(_address(peer), proxies):
         return peer
     hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
     for hop in reversed(hops):
-        if not _trusted(hop, proxies):
+        ip = _address(hop)
+        if ip is None:
+            return None
+        if not _trusted(ip, proxies):
             return hop
     return hops[0] if hops else peer

@@ -47,14 +47,15 @@ class VisitTrackingMiddleware(ASGIMiddleware):
             if message["type"] == "http.response.start" and message["status"] == 200:
                 visit_id = await self._track(scope)
                 if visit_id is not None:
-                    headers = list(message.get("headers", []))
-                    headers.append((b"x-visit-id", str(visit_id).encode()))
-                    message = {**message, "headers": headers}
+                    message["headers"] = [
+                        *message.get("headers", ()),
+                        (b"x-visit-id", visit_id.encode()),
+                    ]
             await send(message)
 
         await next_app(scope, receive, send_tracked)
 
-    async def _track(self, scope: Scope) -> UUID | None:
+    async def _track(self, scope: Scope) -> str | None:
         try:
             found = _headers(scope)
             client = scope.get("client")

@@ -1,0 +1,25 @@
+import ipaddress
+
+from entrypoints.http.client_ip import client_ip
+
+PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8:ffff::/48"))
+
+
+def test_without_trusted_proxies_the_peer_is_the_client() -> None:
+    assert client_ip("203.0.113.9", "198.51.100.1", ()) == "203.0.113.9"
+    assert client_ip("203.0.113.9", "198.51.100.1", PROXIES) == "203.0.113.9"  # untrusted peer
+    assert client_ip(None, None, PROXIES) is None  # a Unix socket: nobody to track
+
+
+def test_the_first_untrusted_hop_from_the_right_is_the_client() -> None:
+    # The leftmost entry is whatever the client claimed; only trusted proxies are believed.
+    chain = "1.1.1.1, 198.51.100.7, 10.0.0.2"
+    assert client_ip("10.0.0.1", chain, PROXIES) == "198.51.100.7"
+    assert client_ip("::ffff:10.0.0.1", "198.51.100.7", PROXIES) == "198.51.100.7"
+    assert client_ip("2001:db8:ffff::1", "2001:db8::5", PROXIES) == "2001:db8::5"
+    assert client_ip("10.0.0.1", "10.0.0.3, 10.0.0.2", PROXIES) == "10.0.0.3"  # all trusted
+
+
+def test_a_hop_that_is_not_an_address_is_not_tracked() -> None:
+    assert client_ip("10.0.0.1", "unknown", PROXIES) is None
+    assert client_ip("10.0.0.1", "198.51.100.7, proxy.internal", PROXIES) is None
