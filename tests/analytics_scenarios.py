@@ -98,3 +98,7 @@ async def check(world: Any, products: list[UUID], expected: Expected) -> None:
             assert row.durations == len(durations)
             assert row.duration_total_ms == sum(durations)
         assert report.total_visits == sum(expected.visits.get((product, d), 0) for d in days)
+        if world.rotation == "daily":  # a visitor of two days is two visitors
+            assert report.unique_visitors == sum(
+                len(expected.hashes.get((product, d), ())) for d in days
+            )

@@ -40,6 +40,7 @@ class AnalyticsService:
         batch_size: int = 5000,
         native_span: int = 500_000,
         retention_days: int = 90,
+        visitors_per_day: bool = True,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -49,6 +50,14 @@ class AnalyticsService:
         # Rows per set-based window (never splitting one transaction's rows).
         self._native_span = native_span
         self._retention_days = retention_days
+        # Daily salts: a visitor is recognisable within one UTC day only, so a day's unique
+        # visitors are final once it can no longer receive visits, and a range's are the sum
+        # of its days'. Visitor keys are then kept only for the open days (today, and
+        # yesterday for visits still buffered at midnight); a closed day's visitors are
+        # counted straight from the window (or recounted from its raw visits, in the rare
+        # case it had been counted before). Without rotation (one secret), keys are kept for
+        # every day: a range counts a returning visitor once.
+        self._visitors_per_day = visitors_per_day
 
     async def update_analytics(self) -> AggregationReport:
         """Folds everything written since the last run (new visits, beacons) into the daily
@@ -59,12 +68,13 @@ class AnalyticsService:
         count. Raw visits are never rewritten: the cost follows the new rows only.
         """
         started = self._clock.now()
+        open_from = started.date() - timedelta(days=1) if self._visitors_per_day else None
         processed = 0
         while True:
             async with self._uow() as uow:
-                report = await uow.visits.fold_window(self._native_span)
+                report = await uow.visits.fold_window(self._native_span, open_from)
                 if report is None:
-                    report = await self._fold_stepwise(uow)
+                    report = await self._fold_stepwise(uow, open_from)
                 await uow.commit()
             processed += report.visits
             if report.visits == 0 and report.engagements == 0:
@@ -74,13 +84,15 @@ class AnalyticsService:
             deleted = await uow.visits.delete_aggregated_before(
                 started - timedelta(days=self._retention_days)
             )
+            if open_from is not None:
+                await uow.analytics.forget_visitor_keys_before(open_from)
             await uow.commit()
         # A past day's salt must not outlive its day: visitors of that day become unlinkable.
         await self._salts.forget_before(started.date())
         self._metrics.increment("visits_aggregated", processed)
         return AggregationReport(visits_processed=processed, visits_deleted=deleted)
 
-    async def _fold_stepwise(self, uow: UnitOfWork) -> WindowReport:
+    async def _fold_stepwise(self, uow: UnitOfWork, open_from: date | None) -> WindowReport:
         """The reference fold, for stores without a set-based one: read the window, let the
         domain compute the deltas, write them."""
         window = await uow.visits.open_window(self._batch_size)
@@ -90,13 +102,27 @@ class AnalyticsService:
         reported = await uow.visits.durations_in(window)
         counted = await uow.visits.counted_durations(reported, window)
         deltas = fold(visits, reported, counted)
+        seen = {key: delta for key, delta in deltas.items() if delta.new_hashes}
+        closed = {key for key in seen if open_from is not None and key[1] < open_from}
+        # Open days: their visitor keys, insert-if-absent; the new ones are new visitors.
         new_keys = [
             (product_id, day, visitor_key(visitor_hash))
-            for (product_id, day), delta in deltas.items()
+            for (product_id, day), delta in seen.items()
+            if (product_id, day) not in closed
             for visitor_hash in delta.new_hashes
         ]
         for key, count in (await uow.analytics.add_visitor_keys(new_keys)).items():
             deltas[key].unique_visitors += count
+        # Closed days: counted in this window, unless counted before (a late visit), then
+        # recounted from their raw visits.
+        counted_before = await uow.analytics.unique_counts(closed)
+        recounted = await uow.visits.distinct_visitors(counted_before, window)
+        for key in closed:
+            if key in counted_before:
+                gain = recounted[key] - counted_before[key]
+                deltas[key].unique_visitors += max(gain, 0)  # raw visits past retention: keep
+            else:
+                deltas[key].unique_visitors += len(deltas[key].new_hashes)
         await uow.analytics.apply_deltas(deltas)
         await uow.visits.close_window(window)
         return WindowReport(
@@ -112,7 +138,9 @@ class AnalyticsService:
             if await uow.products.get(product_id) is None:
                 raise ProductNotFound(product_id)
             rows = await uow.analytics.daily(product_id, start, end)
-            unique = await uow.analytics.unique_visitors(product_id, start, end)
+            unique = await uow.analytics.unique_visitors(
+                product_id, start, end, per_day=self._visitors_per_day
+            )
             as_of = await uow.analytics.as_of()
         return summarise(product_id, start, end, rows, unique, as_of)
 
@@ -123,4 +151,6 @@ class AnalyticsService:
             raise InvalidValue("limit", "must be between 1 and 100")
         today = self._clock.now().date()
         async with self._uow() as uow:
-            return await uow.analytics.popular(today - timedelta(days=days - 1), today, limit)
+            return await uow.analytics.popular(
+                today - timedelta(days=days - 1), today, limit, per_day=self._visitors_per_day
+            )

@@ -141,6 +141,7 @@ class Container(containers.DeclarativeContainer):
         metrics,
         salts,
         retention_days=settings.provided.visit_retention_days,
+        visitors_per_day=settings.provided.visitors_per_day,
     )
     subscription_service = providers.Singleton(SubscriptionService, uow.provider, clock)
     notification_service = providers.Singleton(

@@ -45,6 +45,11 @@ class Settings:
     data_dir: Path = field(default_factory=Path.cwd)
 
     @property
+    def visitors_per_day(self) -> bool:
+        """Daily salts make a visitor recognisable within one UTC day only."""
+        return self.hash_rotation == "daily"
+
+    @property
     def embedded(self) -> bool:
         """No broker configured: worker and schedule run inside `footfall serve`."""
         return self.broker_url is None

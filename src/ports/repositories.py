@@ -60,10 +60,17 @@ class VisitRepository(Protocol):
     async def close_window(self, window: AggregationWindow) -> None:
         """Moves the watermarks past the window (in the fold's transaction)."""
 
-    async def fold_window(self, span: int) -> WindowReport | None:
+    async def fold_window(self, span: int, open_from: date | None) -> WindowReport | None:
         """Opens, folds and closes the next window inside the database, with the same
-        arithmetic as domain.analytics.fold; None when the store has no such set-based
+        arithmetic as the use case's step-by-step fold (visitor keys kept for days from
+        ``open_from`` on, all days when None); None when the store has no such set-based
         statement (the use case then folds step by step)."""
+
+    async def distinct_visitors(
+        self, days: Iterable[tuple[UUID, date]], window: AggregationWindow
+    ) -> dict[tuple[UUID, date], int]:
+        """Distinct visitor hashes per product and day over the raw visits below the
+        window's end (a recount, for a day whose visitor keys are no longer kept)."""
 
     async def delete_aggregated_before(self, cutoff: datetime) -> int:
         """Deletes raw visits and beacons older than ``cutoff`` that are already folded."""
@@ -79,9 +86,23 @@ class AnalyticsRepository(Protocol):
 
     async def daily(self, product_id: UUID, start: date, end: date) -> list[DailyStats]: ...
 
-    async def unique_visitors(self, product_id: UUID, start: date, end: date) -> int: ...
+    async def unique_counts(
+        self, days: Iterable[tuple[UUID, date]]
+    ) -> dict[tuple[UUID, date], int]:
+        """The unique_visitors of those product-days that already have a daily row."""
 
-    async def popular(self, start: date, end: date, limit: int) -> list[PopularProduct]: ...
+    async def forget_visitor_keys_before(self, day: date) -> None:
+        """Deletes the visitor keys of the days before ``day``."""
+
+    async def unique_visitors(
+        self, product_id: UUID, start: date, end: date, *, per_day: bool
+    ) -> int:
+        """``per_day``: visitors are recognisable within a day only (daily salts), so a
+        range's visitors are the sum of its days'; otherwise the distinct keys of the range."""
+
+    async def popular(
+        self, start: date, end: date, limit: int, *, per_day: bool
+    ) -> list[PopularProduct]: ...
 
     async def as_of(self) -> datetime | None: ...
 

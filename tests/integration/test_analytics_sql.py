@@ -170,3 +170,52 @@ async def test_a_returning_visitor_counts_once_per_day_and_once_per_range_under_
     assert [(d.visits, d.unique_visitors) for d in report.daily] == [(1, 1), (1, 1)]
     assert report.unique_visitors == 1
     await engine.dispose()
+
+
+async def test_a_late_visit_to_a_closed_day_is_recounted_not_double_counted(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    """Daily rotation keeps visitor keys for today and yesterday only; a visit that reaches a
+    day after that (its API process buffered it through a database outage) must not count
+    a visitor that day already counted."""
+    world = World(make_uow=uow_factory)
+    draft = ProductDraft.create(sku="L1", name="Lamp", description="", price="1", currency="EUR")
+    pid = (await world.products().create(draft)).id
+    service, analytics = world.visits(), world.analytics()
+    day = date(2026, 3, 1)
+    world.clock.current = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    await service.track_visit("203.0.113.1", BROWSER_UA, pid)
+    await world.flush()
+    await analytics.update_analytics()  # the day is open: its visitor keys are kept
+    await service.track_visit("203.0.113.1", BROWSER_UA, pid)  # the same visitor again
+    await service.track_visit("203.0.113.2", BROWSER_UA, pid)  # and a new one
+    world.clock.advance(days=3)  # written and folded three days later: a closed day
+    await world.flush()
+    await analytics.update_analytics()
+    report = await analytics.product_analytics(pid, day, day + timedelta(days=3))
+    assert [(d.visits, d.unique_visitors) for d in report.daily if d.visits] == [(3, 2)]
+    assert report.unique_visitors == 2
+    async with world.uow() as uow:  # keys of closed days are gone
+        assert await uow.analytics.unique_visitors(pid, day, day, per_day=False) == 0
+
+
+async def test_a_closed_day_is_counted_from_its_window_without_keeping_keys(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    world = World(make_uow=uow_factory)
+    draft = ProductDraft.create(sku="L2", name="Lamp", description="", price="1", currency="EUR")
+    pid = (await world.products().create(draft)).id
+    service, analytics = world.visits(), world.analytics()
+    world.clock.current = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    for visitor in (1, 2, 1, 3, 2):
+        await service.track_visit(f"203.0.113.{visitor}", BROWSER_UA, pid)
+    world.clock.advance(days=5)  # a rebuild, or a backlog: every day is closed
+    await service.track_visit("203.0.113.1", BROWSER_UA, pid)  # and one visit today
+    await world.flush()
+    await analytics.update_analytics()
+    march_1, today = date(2026, 3, 1), date(2026, 3, 6)
+    report = await analytics.product_analytics(pid, march_1, today)
+    assert [(d.day, d.visits, d.unique_visitors) for d in report.daily if d.visits] == [
+        (march_1, 5, 3),
+        (today, 1, 1),
+    ]
+    assert report.unique_visitors == 4  # daily salts: visitors of two days are two visitors
+    async with world.uow() as uow:  # only the open day keeps its keys
+        assert await uow.analytics.unique_visitors(pid, march_1, march_1, per_day=False) == 0
+        assert await uow.analytics.unique_visitors(pid, today, today, per_day=False) == 1

@@ -163,10 +163,43 @@ async def test_visitor_keys_are_insert_if_absent_and_deltas_add_up(uow_factory) 
             2,
             1400,
         )
-        assert await uow.analytics.unique_visitors(lamp.id, day, day + timedelta(days=1)) == 2
+        two_days = (lamp.id, day, day + timedelta(days=1))
+        assert await uow.analytics.unique_visitors(*two_days, per_day=False) == 2  # keys
+        assert await uow.analytics.unique_visitors(*two_days, per_day=True) == 2  # rows
         assert await uow.analytics.as_of() == NOW
-        [popular] = await uow.analytics.popular(day, day, 5)
+        [popular] = await uow.analytics.popular(day, day, 5, per_day=False)
         assert (popular.product_id, popular.visits, popular.unique_visitors) == (lamp.id, 6, 2)
+        assert await uow.analytics.unique_counts(
+            [(lamp.id, day), (lamp.id, day + timedelta(days=1))]
+        ) == {(lamp.id, day): 2}
+        await uow.analytics.forget_visitor_keys_before(day + timedelta(days=1))
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.analytics.unique_visitors(*two_days, per_day=False) == 1
+        assert await uow.analytics.unique_visitors(*two_days, per_day=True) == 2
+
+
+async def test_a_recount_takes_distinct_visitors_of_a_day_below_the_window(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    lamp = product()
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    async with uow_factory() as uow:
+        await uow.products.add(lamp)
+        await uow.commit()
+    for hashes in ([b"a", b"b", b"a"], [b"c"]):  # two writes, e.g. two buffer flushes
+        async with uow_factory() as uow:
+            await uow.visits.add_many(
+                [
+                    Visit(uuid4(), lamp.id, h * 32, day + timedelta(hours=n), "C", "L", "desktop")
+                    for n, h in enumerate(hashes)
+                ]
+            )
+            await uow.commit()
+    async with uow_factory() as uow:
+        window = await uow.visits.open_window(1_000)
+        found = await uow.visits.distinct_visitors(
+            [(lamp.id, day.date()), (lamp.id, day.date() + timedelta(days=1))], window
+        )
+        assert found == {(lamp.id, day.date()): 3, (lamp.id, day.date() + timedelta(days=1)): 0}
 
 
 async def test_notifications_freeze_recipients_in_batches(uow_factory) -> None:  # type: ignore[no-untyped-def]

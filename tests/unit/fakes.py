@@ -67,6 +67,7 @@ class World:
             self.salts,
             batch_size=self.batch_size,
             native_span=self.batch_size,
+            visitors_per_day=self.rotation == "daily",
         )
 
     def subscriptions(self) -> SubscriptionService:

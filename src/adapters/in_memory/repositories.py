@@ -162,8 +162,19 @@ class InMemoryVisitRepository:
     async def close_window(self, window: AggregationWindow) -> None:
         self._s.watermarks = (window.visits_to, window.engagements_to)
 
-    async def fold_window(self, span: int) -> WindowReport | None:
+    async def fold_window(self, span: int, open_from: date | None) -> WindowReport | None:
         return None  # the use case's step-by-step fold is the reference
+
+    async def distinct_visitors(
+        self, days: Iterable[tuple[UUID, date]], window: AggregationWindow
+    ) -> dict[tuple[UUID, date], int]:
+        wanted = set(days)
+        seen: dict[tuple[UUID, date], set[bytes]] = {key: set() for key in wanted}
+        for s in self._s.visits.values():
+            key = (s.visit.product_id, s.visit.day)
+            if key in wanted and s.seq < window.visits_to:
+                seen[key].add(s.visit.visitor_hash)
+        return {key: len(hashes) for key, hashes in seen.items()}
 
     async def delete_aggregated_before(self, cutoff: datetime) -> int:
         old = [
@@ -211,12 +222,30 @@ class InMemoryAnalyticsRepository:
             if pid == product_id and start <= day <= end
         ]
 
-    async def unique_visitors(self, product_id: UUID, start: date, end: date) -> int:
+    async def unique_counts(
+        self, days: Iterable[tuple[UUID, date]]
+    ) -> dict[tuple[UUID, date], int]:
+        return {key: self._s.daily[key].unique_visitors for key in days if key in self._s.daily}
+
+    async def forget_visitor_keys_before(self, day: date) -> None:
+        self._s.visitor_days = {row for row in self._s.visitor_days if row[1] >= day}
+
+    async def unique_visitors(
+        self, product_id: UUID, start: date, end: date, *, per_day: bool
+    ) -> int:
+        if per_day:
+            return sum(
+                row.unique_visitors
+                for (pid, day), row in self._s.daily.items()
+                if pid == product_id and start <= day <= end
+            )
         return len(
             {h for pid, day, h in self._s.visitor_days if pid == product_id and start <= day <= end}
         )
 
-    async def popular(self, start: date, end: date, limit: int) -> list[PopularProduct]:
+    async def popular(
+        self, start: date, end: date, limit: int, *, per_day: bool
+    ) -> list[PopularProduct]:
         totals: dict[UUID, int] = {}
         for (pid, day), row in self._s.daily.items():
             if start <= day <= end and pid in self._s.products:
@@ -227,7 +256,7 @@ class InMemoryAnalyticsRepository:
                 product_id=pid,
                 name=self._s.products[pid].name,
                 visits=totals[pid],
-                unique_visitors=await self.unique_visitors(pid, start, end),
+                unique_visitors=await self.unique_visitors(pid, start, end, per_day=per_day),
             )
             for pid in ranked[:limit]
         ]

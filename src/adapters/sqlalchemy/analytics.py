@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Table, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sqlalchemy.engine import upsert_insert
@@ -84,21 +85,54 @@ class SqlAnalyticsRepository:
             for r in rows
         ]
 
-    async def unique_visitors(self, product_id: UUID, start: date, end: date) -> int:
-        return (await self._distinct_visitors([product_id], start, end)).get(product_id, 0)
+    async def unique_counts(
+        self, days: Iterable[tuple[UUID, date]]
+    ) -> dict[tuple[UUID, date], int]:
+        wanted = sorted(days)
+        found: dict[tuple[UUID, date], int] = {}
+        for start in range(0, len(wanted), 500):
+            rows = await self._db.execute(
+                select(
+                    product_daily.c.product_id, product_daily.c.day, product_daily.c.unique_visitors
+                ).where(
+                    tuple_(product_daily.c.product_id, product_daily.c.day).in_(
+                        wanted[start : start + 500]
+                    )
+                )
+            )
+            found.update({(r.product_id, r.day): r.unique_visitors for r in rows})
+        return found
 
-    async def _distinct_visitors(
-        self, product_ids: list[UUID], start: date, end: date
+    async def forget_visitor_keys_before(self, day: date) -> None:
+        await self._db.execute(delete(visitor_days).where(visitor_days.c.day < day))
+
+    async def unique_visitors(
+        self, product_id: UUID, start: date, end: date, *, per_day: bool
+    ) -> int:
+        found = await self._unique_visitors([product_id], start, end, per_day=per_day)
+        return found.get(product_id, 0)
+
+    async def _unique_visitors(
+        self, product_ids: list[UUID], start: date, end: date, *, per_day: bool
     ) -> dict[UUID, int]:
-        rows = await self._db.execute(
-            select(visitor_days.c.product_id, func.count(visitor_days.c.visitor_key.distinct()))
-            .where(visitor_days.c.product_id.in_(product_ids))
-            .where(visitor_days.c.day.between(start, end))
-            .group_by(visitor_days.c.product_id)
+        table: Table = product_daily if per_day else visitor_days
+        counted: ColumnElement[Any] = (
+            # Visitors of different days are different visitors (daily salts): sum the days.
+            func.sum(product_daily.c.unique_visitors)
+            if per_day
+            else func.count(visitor_days.c.visitor_key.distinct())
         )
-        return {r[0]: r[1] for r in rows}
+        rows = await self._db.execute(
+            select(table.c.product_id, counted)
+            .where(table.c.product_id.in_(product_ids))
+            .where(table.c.day.between(start, end))
+            .group_by(table.c.product_id)
+        )
+        return {r[0]: int(r[1]) for r in rows}
 
-    async def popular(self, start: date, end: date, limit: int) -> list[PopularProduct]:
+    async def popular(
+        self, start: date, end: date, limit: int, *, per_day: bool
+    ) -> list[PopularProduct]:
         visits_sum = func.sum(product_daily.c.visits).label("visits")
         rows = (
             await self._db.execute(
@@ -110,7 +144,7 @@ class SqlAnalyticsRepository:
                 .limit(limit)
             )
         ).all()
-        uniques = await self._distinct_visitors([r.id for r in rows], start, end)
+        uniques = await self._unique_visitors([r.id for r in rows], start, end, per_day=per_day)
         return [
             PopularProduct(
                 product_id=r.id,

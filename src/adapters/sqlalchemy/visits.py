@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -21,54 +21,92 @@ from domain.visit import Visit
 # The visits columns a COPY writes: exactly the Visit fields, in their order.
 COPY_COLUMNS: tuple[str, ...] = Visit._fields
 
-# PostgreSQL folds a window in one statement, with the arithmetic of domain.analytics.fold
-# done set-based: new visits counted once with the longest duration they reported, visitor
-# keys added if absent (exact uniques), and for visits of earlier windows only the growth
-# of their longest duration.
+# PostgreSQL folds a window in one statement, with the arithmetic of the use case's
+# step-by-step fold done set-based:
+# - every new visit counted once, with the duration it was written with, in one pass that
+#   also counts a closed day's distinct visitors (the window's visits of days before
+#   :open_from; visitor keys of closed days are not kept, see application.analytics);
+# - open days' visitor keys added if absent (exact uniques across windows);
+# - a closed day that already has a row (a late visit) recounted from its raw visits;
+# - beacons: a visit's longest duration enters the average once, then only its growth.
+#   Beacons never run ahead of their visit's window (open_window caps the engagements
+#   window at the visits window; a beacon's transaction id is above its visit's), so a new
+#   visit has no earlier beacon and its own duration is what the daily rows count for it.
 #
 # Visitor keys go in one of two ways. ON CONFLICT DO NOTHING probes the index once per new
 # key: the cost follows the window, whatever the history. A bulk window (a backlog, a
-# rebuild) instead anti-joins against visitor_days: twice as fast per row, but the join
-# reads the whole table, so it only pays when the window is large next to it. Both are safe
-# because folds are serialised by the aggregation_state row lock.
-FRESH_BY_CONFLICT = """
+# rebuild without rotation) instead anti-joins against visitor_days: twice as fast per row,
+# but the join reads the whole table, so it only pays when the window is large next to it.
+# Both are safe because folds are serialised by the aggregation_state row lock.
+OPEN_DAY_KEYS = """
+    SELECT DISTINCT product_id, (occurred_at AT TIME ZONE 'UTC')::date AS day,
+           ('x' || encode(substring(visitor_hash FROM 1 FOR 8), 'hex'))::bit(64)::bigint
+               AS visitor_key
+    FROM visits
+    WHERE seq >= :visits_from AND seq < :visits_to AND occurred_at >= :open_from"""
+# Constant SQL assembled from constants: no value ever enters these strings.
+FRESH_BY_CONFLICT = f"""
     INSERT INTO visitor_days (product_id, day, visitor_key)
-    SELECT DISTINCT product_id, day, visitor_key FROM new_visits
+    {OPEN_DAY_KEYS}
     ORDER BY 1, 2, 3
     ON CONFLICT DO NOTHING
     RETURNING product_id, day"""
-FRESH_BY_ANTI_JOIN = """
+FRESH_BY_ANTI_JOIN = f"""
     INSERT INTO visitor_days (product_id, day, visitor_key)
-    SELECT DISTINCT n.product_id, n.day, n.visitor_key
-    FROM new_visits AS n
+    SELECT n.product_id, n.day, n.visitor_key
+    FROM ({OPEN_DAY_KEYS}) AS n
     WHERE NOT EXISTS (
         SELECT 1 FROM visitor_days AS known
         WHERE known.product_id = n.product_id AND known.day = n.day
           AND known.visitor_key = n.visitor_key
     )
-    RETURNING product_id, day"""
+    RETURNING product_id, day"""  # noqa: S608
 BULK_WINDOW_ROWS = 250_000
-FOLD_WINDOW = """
-WITH new_visits AS MATERIALIZED (
-    SELECT id, product_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, duration_ms,
-           ('x' || encode(substring(visitor_hash FROM 1 FOR 8), 'hex'))::bit(64)::bigint
-               AS visitor_key
+# The one pass over the window's visits, in a statement of its own: a statement that writes
+# cannot use parallel workers, this one can (a temporary table, dropped at commit).
+COUNT_WINDOW = text("""
+CREATE TEMPORARY TABLE fold_counts ON COMMIT DROP AS
+    SELECT product_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, count(*) AS visits,
+           count(duration_ms) AS durations, coalesce(sum(duration_ms), 0) AS total_ms,
+           count(DISTINCT visitor_hash) FILTER (WHERE occurred_at < :open_from) AS closed
     FROM visits
     WHERE seq >= :visits_from AND seq < :visits_to
+    GROUP BY 1, 2
+""")
+FOLD_WINDOW = """
+WITH new_counts AS (
+    SELECT * FROM fold_counts
+), fresh AS ({fresh}
+), counted_before AS MATERIALIZED (
+    SELECT c.product_id, c.day, p.unique_visitors
+    FROM new_counts AS c JOIN product_daily AS p USING (product_id, day)
+    WHERE c.closed > 0
+), recounted AS (
+    -- One pass over the raw visits of the days concerned (BRIN on occurred_at).
+    SELECT v.product_id, (v.occurred_at AT TIME ZONE 'UTC')::date AS day,
+           count(DISTINCT v.visitor_hash) AS n
+    FROM visits AS v
+    JOIN counted_before AS b
+      ON b.product_id = v.product_id AND b.day = (v.occurred_at AT TIME ZONE 'UTC')::date
+    WHERE v.seq < :visits_to
+      AND v.occurred_at >= (SELECT min(day) FROM counted_before)::timestamp AT TIME ZONE 'UTC'
+      AND v.occurred_at < (SELECT max(day) + 1 FROM counted_before)::timestamp AT TIME ZONE 'UTC'
+    GROUP BY 1, 2
+), uniques AS (
+    SELECT product_id, day, count(*) AS n FROM fresh GROUP BY product_id, day
+    UNION ALL
+    SELECT c.product_id, c.day, c.closed FROM new_counts AS c
+    WHERE c.closed > 0 AND NOT EXISTS (
+        SELECT 1 FROM counted_before AS b WHERE b.product_id = c.product_id AND b.day = c.day
+    )
+    UNION ALL
+    SELECT b.product_id, b.day, greatest(coalesce(r.n, 0) - b.unique_visitors, 0)
+    FROM counted_before AS b LEFT JOIN recounted AS r USING (product_id, day)
 ), beacons AS MATERIALIZED (
     SELECT visit_id, max(duration_ms) AS duration_ms
     FROM engagements
     WHERE seq >= :engagements_from AND seq < :engagements_to
     GROUP BY visit_id
-), fresh AS ({fresh}
-), uniques AS (
-    SELECT product_id, day, count(*) AS n FROM fresh GROUP BY product_id, day
-), new_counts AS (
-    SELECT n.product_id, n.day, count(*) AS visits,
-           count(greatest(n.duration_ms, b.duration_ms)) AS durations,
-           coalesce(sum(greatest(n.duration_ms, b.duration_ms)), 0) AS total_ms
-    FROM new_visits AS n LEFT JOIN beacons AS b ON b.visit_id = n.id
-    GROUP BY n.product_id, n.day
 ), grown AS (
     SELECT v.product_id, (v.occurred_at AT TIME ZONE 'UTC')::date AS day,
            b.duration_ms AS new_ms,
@@ -77,8 +115,7 @@ WITH new_visits AS MATERIALIZED (
                WHERE e.visit_id = b.visit_id AND e.seq < :engagements_from
            )) AS old_ms
     FROM beacons AS b JOIN visits AS v ON v.id = b.visit_id
-    WHERE v.seq < :visits_from
-), old_counts AS (
+), grown_counts AS (
     SELECT product_id, day, count(*) FILTER (WHERE old_ms IS NULL) AS durations,
            sum(new_ms - coalesce(old_ms, 0)) AS total_ms
     FROM grown
@@ -90,11 +127,12 @@ WITH new_visits AS MATERIALIZED (
     SELECT k.product_id, k.day, coalesce(c.visits, 0), coalesce(u.n, 0),
            coalesce(c.durations, 0) + coalesce(o.durations, 0),
            coalesce(c.total_ms, 0) + coalesce(o.total_ms, 0)
-    FROM (SELECT product_id, day FROM new_counts UNION SELECT product_id, day FROM old_counts)
+    FROM (SELECT product_id, day FROM new_counts UNION SELECT product_id, day FROM grown_counts)
         AS k
     LEFT JOIN new_counts AS c USING (product_id, day)
-    LEFT JOIN uniques AS u USING (product_id, day)
-    LEFT JOIN old_counts AS o USING (product_id, day)
+    LEFT JOIN (SELECT product_id, day, sum(n) AS n FROM uniques GROUP BY product_id, day) AS u
+        USING (product_id, day)
+    LEFT JOIN grown_counts AS o USING (product_id, day)
     ORDER BY 1, 2
     ON CONFLICT (product_id, day) DO UPDATE SET
         visits = p.visits + excluded.visits,
@@ -103,7 +141,7 @@ WITH new_visits AS MATERIALIZED (
         duration_total_ms = p.duration_total_ms + excluded.duration_total_ms
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM new_visits), (SELECT count(*) FROM daily)
+SELECT count(*) FROM daily
 """
 FOLD_BY_CONFLICT = text(FOLD_WINDOW.format(fresh=FRESH_BY_CONFLICT))
 FOLD_BY_ANTI_JOIN = text(FOLD_WINDOW.format(fresh=FRESH_BY_ANTI_JOIN))
@@ -195,6 +233,11 @@ class SqlVisitRepository:
         engagements_to = await self._window_end(
             engagements.c.seq, state.engagements_seq, limits[1], span
         )
+        if self._postgres and visits_to > state.visits_seq:
+            # Both are transaction ids, and a beacon's is above its visit's: stopping the
+            # beacons where the visits window stops means a beacon never precedes its
+            # visit's window. (No new visits at all: every visit below the limit is folded.)
+            engagements_to = max(min(engagements_to, visits_to), state.engagements_seq)
         return AggregationWindow(state.visits_seq, visits_to, state.engagements_seq, engagements_to)
 
     async def _window_end(self, seq: Any, start: int, limit: int, span: int) -> int:
@@ -285,39 +328,40 @@ class SqlVisitRepository:
             .values(visits_seq=window.visits_to, engagements_seq=window.engagements_to)
         )
 
-    async def fold_window(self, span: int) -> WindowReport | None:
+    async def fold_window(self, span: int, open_from: date | None) -> WindowReport | None:
         if not self._postgres:
             return None
         window = await self.open_window(span)
         if window.empty:
             return WindowReport(visits=0, engagements=0)
-        folded = (
-            await self._db.execute(
-                FOLD_BY_ANTI_JOIN if await self._bulk(window) else FOLD_BY_CONFLICT,
-                {
-                    "visits_from": window.visits_from,
-                    "visits_to": window.visits_to,
-                    "engagements_from": window.engagements_from,
-                    "engagements_to": window.engagements_to,
-                },
-            )
-        ).one()
+        # The fold must not spend a second compiling itself (JIT): it runs once per window.
+        await self._db.exec_driver_sql("SET LOCAL jit = off")
+        params = {
+            "visits_from": window.visits_from,
+            "visits_to": window.visits_to,
+            "engagements_from": window.engagements_from,
+            "engagements_to": window.engagements_to,
+            "open_from": _day_start(open_from),
+        }
+        await self._db.execute(COUNT_WINDOW, params)
+        rows = int(
+            (
+                await self._db.exec_driver_sql("SELECT coalesce(sum(visits), 0) FROM fold_counts")
+            ).scalar_one()
+        )
+        await self._db.execute(
+            FOLD_BY_ANTI_JOIN if await self._bulk(rows) else FOLD_BY_CONFLICT, params
+        )
+        # Dropped at commit anyway; now, so that the same transaction could fold again.
+        await self._db.exec_driver_sql("DROP TABLE fold_counts")
         await self.close_window(window)
         return WindowReport(
-            visits=int(folded[0]),
-            engagements=window.engagements_to - window.engagements_from,
+            visits=rows, engagements=window.engagements_to - window.engagements_from
         )
 
-    async def _bulk(self, window: AggregationWindow) -> bool:
+    async def _bulk(self, rows: int) -> bool:
         if self._visitor_keys != "auto":
             return self._visitor_keys == "anti-join"
-        rows = (
-            await self._db.execute(
-                select(func.count()).where(
-                    visits.c.seq >= window.visits_from, visits.c.seq < window.visits_to
-                )
-            )
-        ).scalar_one()
         if rows < BULK_WINDOW_ROWS:
             return False
         known = (
@@ -326,6 +370,23 @@ class SqlVisitRepository:
             )
         ).scalar_one()
         return bool(rows * 2 >= known)
+
+    async def distinct_visitors(
+        self, days: Iterable[tuple[UUID, date]], window: AggregationWindow
+    ) -> dict[tuple[UUID, date], int]:
+        counts: dict[tuple[UUID, date], int] = {}
+        for product_id, day in days:  # rare: late visits for a closed day
+            counts[(product_id, day)] = (
+                await self._db.execute(
+                    select(func.count(visits.c.visitor_hash.distinct())).where(
+                        visits.c.product_id == product_id,
+                        visits.c.occurred_at >= _day_start(day),
+                        visits.c.occurred_at < _day_start(day + timedelta(days=1)),
+                        visits.c.seq < window.visits_to,
+                    )
+                )
+            ).scalar_one()
+        return counts
 
     async def delete_aggregated_before(self, cutoff: datetime) -> int:
         state = (
@@ -342,3 +403,8 @@ class SqlVisitRepository:
             )
         )
         return int(result.rowcount)
+
+
+def _day_start(day: date | None) -> datetime:
+    """Midnight UTC of the day; the dawn of time for None (every day open)."""
+    return datetime.combine(day or date.min, time(), tzinfo=UTC)
