@@ -19,6 +19,8 @@ class ProductService:
         self._cache = cache
         self._loading: dict[UUID, asyncio.Future[Product]] = {}
         self._changes: dict[UUID, int] = {}
+        self._aged: dict[UUID, int] = {}  # to re-read -> changes seen when it aged
+        self._rereading: asyncio.Task[None] | None = None
 
     async def get(self, product_id: UUID) -> Product:
         """Served from the cache; a miss is read once however many requests wait for it
@@ -27,9 +29,31 @@ class ProductService:
         if cached is not None:
             product, fresh = cached
             if not fresh:  # served as it is while it is re-read
-                self._loading_of(product_id).add_done_callback(_consume)
+                self._reread_later(product_id)
             return product
         return await asyncio.shield(self._loading_of(product_id))
+
+    def _reread_later(self, product_id: UUID) -> None:
+        """Aged entries are re-read together, one query for all that aged meanwhile: a
+        thousand products cached for 10 s would otherwise cost a hundred transactions a
+        second in every API process, a quarter of its throughput."""
+        self._aged.setdefault(product_id, self._changes.get(product_id, 0))
+        if self._rereading is None or self._rereading.done():
+            self._rereading = asyncio.ensure_future(self._reread())
+            self._rereading.add_done_callback(_consume)
+
+    async def _reread(self) -> None:
+        await asyncio.sleep(0.02)  # let the entries ageing about now join this read
+        while self._aged:
+            aged, self._aged = self._aged, {}
+            # A failure leaves the entries as they are: served until their hard limit.
+            async with self._uow() as uow:
+                found = await uow.products.get_many(aged)
+            for product_id, changes_before in aged.items():
+                if product_id not in found:
+                    self._cache.drop(product_id)
+                elif self._changes.get(product_id, 0) == changes_before:
+                    self._cache.put(found[product_id])
 
     def _loading_of(self, product_id: UUID) -> asyncio.Future[Product]:
         loading = self._loading.get(product_id)
@@ -110,7 +134,7 @@ class ProductService:
         self._changed(product_id)
 
 
-def _consume(future: asyncio.Future[Product]) -> None:
+def _consume(future: asyncio.Future[Any]) -> None:
     """A background re-read nobody awaits: a failure (e.g. the product was deleted) only
     means the cache entry goes away."""
     if not future.cancelled():

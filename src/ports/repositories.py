@@ -27,6 +27,9 @@ class ProductRepository(Protocol):
 
     async def get(self, product_id: UUID) -> Product | None: ...
 
+    async def get_many(self, product_ids: Iterable[UUID]) -> dict[UUID, Product]:
+        """Those of the products that exist, by id."""
+
     async def page(self, limit: int, offset: int) -> ProductPage: ...
 
     async def update(self, product: Product) -> None:

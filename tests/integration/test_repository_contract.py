@@ -50,6 +50,10 @@ async def test_products_round_trip_exactly_and_skus_are_unique(uow_factory) -> N
             await uow.products.update(replace(other, sku="SKU-1"))
         page = await uow.products.page(limit=1, offset=1)
         assert page.total == 2 and [p.sku for p in page.items] == ["SKU-2"]
+        assert await uow.products.get_many([lamp.id, other.id, uuid4()]) == {
+            lamp.id: lamp,
+            other.id: other,
+        }
         assert await uow.products.delete(lamp.id)
         assert not await uow.products.delete(lamp.id)
         await uow.commit()

@@ -110,14 +110,32 @@ async def test_an_aged_product_is_served_at_once_and_re_read_behind_the_page() -
 
     world = World()
     pid = await product_id(world)
-    service = ProductService(world.uow, world.clock, TTLProductCache(ttl_s=0.01))
-    await service.get(pid)
+    others = []
+    for n in range(5):
+        draft = ProductDraft.create(
+            sku=f"O{n}", name="Other", description="", price="1", currency="EUR"
+        )
+        others.append((await world.products().create(draft)).id)
+    reads = 0
+
+    def counting_uow():  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        return world.uow()
+
+    service = ProductService(counting_uow, world.clock, TTLProductCache(ttl_s=0.01))
+    for each in (pid, *others):
+        await service.get(each)
     async with world.uow() as uow:  # changed behind the service's back (another process)
         product = await uow.products.get(pid)
         await uow.products.update(replace(product, name="Renamed"))
         await uow.commit()
     await asyncio.sleep(0.02)
+    reads = 0
     assert (await service.get(pid)).name == "Lamp"  # stale, but no wait
-    await asyncio.sleep(0)  # the background re-read
-    await asyncio.sleep(0)
+    for each in others:
+        await service.get(each)
+    assert reads == 0
+    await asyncio.sleep(0.05)  # the background re-read: one for all six aged entries
+    assert reads == 1
     assert (await service.get(pid)).name == "Renamed"

@@ -68,6 +68,9 @@ class InMemoryProductRepository:
     async def get(self, product_id: UUID) -> Product | None:
         return self._s.products.get(product_id)
 
+    async def get_many(self, product_ids: Iterable[UUID]) -> dict[UUID, Product]:
+        return {i: self._s.products[i] for i in product_ids if i in self._s.products}
+
     async def page(self, limit: int, offset: int) -> ProductPage:
         ordered = sorted(self._s.products.values(), key=lambda p: (p.created_at, p.id))
         return ProductPage(items=ordered[offset : offset + limit], total=len(ordered))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -51,6 +52,16 @@ class SqlProductRepository:
     async def get(self, product_id: UUID) -> Product | None:
         row = (await self._db.execute(select(products).where(products.c.id == product_id))).first()
         return _product(row) if row else None
+
+    async def get_many(self, product_ids: Iterable[UUID]) -> dict[UUID, Product]:
+        ids = list(product_ids)
+        found: dict[UUID, Product] = {}
+        for start in range(0, len(ids), 1000):
+            rows = await self._db.execute(
+                select(products).where(products.c.id.in_(ids[start : start + 1000]))
+            )
+            found.update((row.id, _product(row)) for row in rows)
+        return found
 
     async def page(self, limit: int, offset: int) -> ProductPage:
         total = (await self._db.execute(select(func.count()).select_from(products))).scalar_one()
