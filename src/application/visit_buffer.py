@@ -14,6 +14,10 @@ from ports.services import Clock, Metrics, UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 
+# Sightings sealed between two turns of the event loop (~5 ms of work).
+SEAL_CHUNK = 1_000
+
+
 class VisitBuffer:
     """Bounded in-process buffer flushed every ``interval_s`` or every ``batch_size`` visits.
 
@@ -33,7 +37,7 @@ class VisitBuffer:
         seal: Callable[[Iterable[Sighting]], Awaitable[dict[str, Visit]]],
         *,
         interval_s: float = 0.1,
-        batch_size: int = 20_000,
+        batch_size: int = 5_000,
         max_size: int = 100_000,
         max_backoff_s: float = 30.0,
         on_flushed: Callable[[int], None] | None = None,
@@ -108,10 +112,16 @@ class VisitBuffer:
             return
         raw = self._sealing = self._raw
         self._raw = {}
+        sightings = list(raw.values())
         try:
-            self._pending.update(await self._seal(raw.values()))
+            for start in range(0, len(sightings), SEAL_CHUNK):
+                if start:
+                    await asyncio.sleep(0)  # a backlog must not hold the pages up
+                self._pending.update(await self._seal(sightings[start : start + SEAL_CHUNK]))
         except BaseException:
-            self._raw = {**raw, **self._raw}  # e.g. the salt store is away: try again later
+            # e.g. the salt store is away: what is not sealed yet is tried again later
+            unsealed = {key: s for key, s in raw.items() if key not in self._pending}
+            self._raw = {**unsealed, **self._raw}
             raise
         finally:
             self._sealing = {}
