@@ -43,7 +43,10 @@ OPEN_DAY_KEYS = """
            ('x' || encode(substring(visitor_hash FROM 1 FOR 8), 'hex'))::bit(64)::bigint
                AS visitor_key
     FROM visits
-    WHERE seq >= :visits_from AND seq < :visits_to AND occurred_at >= :open_from"""
+    WHERE seq >= :visits_from AND seq < :visits_to
+      -- on the day, not on occurred_at: the window's rows are found by seq; a block-range
+      -- scan of the open days would also read the history's rows of those days
+      AND (occurred_at AT TIME ZONE 'UTC')::date >= :open_day"""
 # Constant SQL assembled from constants: no value ever enters these strings.
 FRESH_BY_CONFLICT = f"""
     INSERT INTO visitor_days (product_id, day, visitor_key)
@@ -342,6 +345,7 @@ class SqlVisitRepository:
             "engagements_from": window.engagements_from,
             "engagements_to": window.engagements_to,
             "open_from": _day_start(open_from),
+            "open_day": open_from or date.min,
         }
         await self._db.execute(COUNT_WINDOW, params)
         rows = int(
