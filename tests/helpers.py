@@ -1,7 +1,8 @@
-"""Test helpers: settings for a temporary data directory, and user agents."""
+"""Test helpers: settings for a temporary data directory, user agents, a failing call."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +25,19 @@ def make_settings(data_dir: Path, **env: Any) -> Settings:
     }
     values.update({key: str(value) for key, value in env.items()})
     return load(values)
+
+
+class FailOnCall:
+    """Wraps an async callable: its ``number``-th call raises ``error``; counts the calls."""
+
+    def __init__(self, call: Callable[..., Awaitable[Any]], number: int, error: Exception) -> None:
+        self._call = call
+        self._number = number
+        self._error = error
+        self.calls = 0
+
+    async def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        if self.calls == self._number:
+            raise self._error
+        return await self._call(*args)

@@ -90,3 +90,15 @@ class World:
             await uow.visits.add_many(list(self.sink.visits.values()))
             await uow.commit()
         self.sink.visits.clear()
+
+
+class CountingFactory:
+    """A unit-of-work factory that counts the units of work it hands out."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self.calls = 0
+
+    def __call__(self) -> Any:
+        self.calls += 1
+        return self._make()

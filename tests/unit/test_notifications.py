@@ -7,6 +7,7 @@ from domain.errors import ProductNotFound, SubscriptionNotFound
 from domain.notification import NotificationStatus
 from domain.product import ProductDraft
 from ports.services import PermanentEmailError, TransientEmailError
+from tests.helpers import FailOnCall
 from tests.unit.fakes import World
 
 
@@ -86,16 +87,7 @@ async def test_more_than_1000_subscribers_go_out_in_batches_and_retries_skip_acc
     world.sender.failures = []
     service = world.notifications()
 
-    original_send = world.sender.send
-    calls = 0
-
-    async def fail_on_second_batch(message):  # type: ignore[no-untyped-def]
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise TransientEmailError("503 from provider")
-        return await original_send(message)
-
+    fail_on_second_batch = FailOnCall(world.sender.send, 2, TransientEmailError("503"))
     world.sender.send = fail_on_second_batch  # type: ignore[method-assign]
     with pytest.raises(TransientEmailError):
         await service.send_product_update_email(nid)

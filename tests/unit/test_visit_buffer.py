@@ -10,6 +10,7 @@ from application.visit_buffer import VisitBuffer
 from application.visits import VisitSealer
 from domain.ids import VisitIds
 from domain.visit import Sighting, UserAgentInfo
+from tests.helpers import FailOnCall
 
 CHROME = UserAgentInfo(is_bot=False, browser="Chrome", os="Linux", device="desktop")
 new_id = VisitIds()
@@ -162,15 +163,7 @@ async def test_a_view_whose_address_is_not_an_ip_is_dropped_and_counted() -> Non
 async def test_a_backlog_is_sealed_in_chunks_and_a_failed_chunk_is_tried_again() -> None:
     store, metrics = Store(), InMemoryMetrics()
     sealer = VisitSealer(SecretHasher(b"k"), metrics)
-    calls = 0
-
-    async def seal_failing_once(sightings):  # type: ignore[no-untyped-def]
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise ConnectionError("salt store unavailable")
-        return await sealer.seal(sightings)
-
+    seal_failing_once = FailOnCall(sealer.seal, 2, ConnectionError("salt store unavailable"))
     buffer = VisitBuffer(lambda: FlakyUnitOfWork(store), metrics, SystemClock(), seal_failing_once)  # type: ignore[arg-type]
     views = [visit(f"198.51.100.{n % 250}") for n in range(2_500)]
     for v in views:
@@ -182,4 +175,6 @@ async def test_a_backlog_is_sealed_in_chunks_and_a_failed_chunk_is_tried_again()
     assert len(buffer) == 2_500 and store.visits == {}  # nothing lost, nothing written yet
     await buffer.flush()
     assert set(store.visits) == {v.uuid for v in views}
-    assert calls == 2 + 2  # 1,000 sealed, the failure, then the remaining 1,500 in two chunks
+    assert (
+        seal_failing_once.calls == 2 + 2
+    )  # 1,000 sealed, the failure, then the remaining 1,500 in two chunks

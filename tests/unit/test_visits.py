@@ -9,7 +9,7 @@ import pytest
 from domain.errors import VisitNotFound
 from domain.product import ProductDraft
 from tests.helpers import BOT_UA, BROWSER_UA
-from tests.unit.fakes import World
+from tests.unit.fakes import CountingFactory, World
 
 
 async def product_id(world: World):
@@ -90,16 +90,10 @@ async def test_concurrent_misses_read_a_product_once_and_changes_are_seen_at_onc
 
     world = World()
     pid = await product_id(world)
-    reads = 0
-
-    def counting_uow():  # type: ignore[no-untyped-def]
-        nonlocal reads
-        reads += 1
-        return world.uow()
-
-    service = ProductService(counting_uow, world.clock, TTLProductCache(ttl_s=60))
+    reads = CountingFactory(world.uow)
+    service = ProductService(reads, world.clock, TTLProductCache(ttl_s=60))
     products = await asyncio.gather(*(service.get(pid) for _ in range(50)))
-    assert reads == 1 and {p.id for p in products} == {pid}
+    assert reads.calls == 1 and {p.id for p in products} == {pid}
     await service.update(pid, {"name": "Lamp 2"})
     assert (await service.get(pid)).name == "Lamp 2"
 
@@ -116,14 +110,8 @@ async def test_an_aged_product_is_served_at_once_and_re_read_behind_the_page() -
             sku=f"O{n}", name="Other", description="", price="1", currency="EUR"
         )
         others.append((await world.products().create(draft)).id)
-    reads = 0
-
-    def counting_uow():  # type: ignore[no-untyped-def]
-        nonlocal reads
-        reads += 1
-        return world.uow()
-
-    service = ProductService(counting_uow, world.clock, TTLProductCache(ttl_s=0.01))
+    reads = CountingFactory(world.uow)
+    service = ProductService(reads, world.clock, TTLProductCache(ttl_s=0.01))
     for each in (pid, *others):
         await service.get(each)
     async with world.uow() as uow:  # changed behind the service's back (another process)
@@ -131,11 +119,11 @@ async def test_an_aged_product_is_served_at_once_and_re_read_behind_the_page() -
         await uow.products.update(replace(product, name="Renamed"))
         await uow.commit()
     await asyncio.sleep(0.02)
-    reads = 0
+    reads.calls = 0
     assert (await service.get(pid)).name == "Lamp"  # stale, but no wait
     for each in others:
         await service.get(each)
-    assert reads == 0
+    assert reads.calls == 0
     await asyncio.sleep(0.05)  # the background re-read: one for all six aged entries
-    assert reads == 1
+    assert reads.calls == 1
     assert (await service.get(pid)).name == "Renamed"
