@@ -54,7 +54,7 @@ class VisitSealer:
                 continue
             agent = sighting.agent
             visits[sighting.id] = Visit(
-                UUID(sighting.id),
+                sighting.id,
                 sighting.product_id,
                 visitor_hash(address),
                 at,

@@ -28,7 +28,7 @@ class Visit(NamedTuple):
     """Immutable, built once per product page view: a NamedTuple is the cheapest immutable
     record Python has, and its field order is the order visits are bulk-written in."""
 
-    id: UUID
+    id: str  # the UUIDv7 as canonical text, as the page answered it (X-Visit-Id)
     product_id: UUID
     visitor_hash: bytes
     occurred_at: datetime

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -27,7 +27,7 @@ def product(sku: str = "SKU-1", price: str = "19.90", at: datetime = NOW) -> Pro
 
 
 def visit(product_id, when=NOW, visitor=b"v" * 32) -> Visit:  # type: ignore[no-untyped-def]
-    return Visit(uuid4(), product_id, visitor, when, "Chrome", "Linux", "desktop")
+    return Visit(str(uuid4()), product_id, visitor, when, "Chrome", "Linux", "desktop")
 
 
 async def test_products_round_trip_exactly_and_skus_are_unique(uow_factory) -> None:  # type: ignore[no-untyped-def]
@@ -72,39 +72,40 @@ async def test_leaving_without_commit_rolls_back(uow_factory) -> None:  # type: 
 async def test_visits_and_beacons_are_read_in_windows_that_never_repeat(uow_factory) -> None:  # type: ignore[no-untyped-def]
     pid = uuid4()
     first, second = visit(pid), visit(pid, NOW + timedelta(seconds=1))._replace(duration_ms=800)
+    first_id, second_id = UUID(first.id), UUID(second.id)  # stored and read back as UUIDs
     async with uow_factory() as uow:
         await uow.visits.add_many([first, second])
         await uow.commit()
     async with uow_factory() as uow:
-        assert await uow.visits.add_engagement(first.id, 3000, NOW)
-        assert await uow.visits.add_engagement(first.id, 1000, NOW)
+        assert await uow.visits.add_engagement(first_id, 3000, NOW)
+        assert await uow.visits.add_engagement(first_id, 1000, NOW)
         assert not await uow.visits.add_engagement(uuid4(), 1000, NOW)
         await uow.commit()
     async with uow_factory() as uow:
         window = await uow.visits.open_window(100)
         assert not window.empty
         assert [(v.id, v.day, v.duration_ms) for v in await uow.visits.visits_in(window)] == [
-            (first.id, date(2026, 3, 1), None),
-            (second.id, date(2026, 3, 1), 800),
+            (first_id, date(2026, 3, 1), None),
+            (second_id, date(2026, 3, 1), 800),
         ]
-        assert await uow.visits.durations_in(window) == {first.id: 3000, second.id: 800}
-        counted = await uow.visits.counted_durations([first.id, second.id, uuid4()], window)
+        assert await uow.visits.durations_in(window) == {first_id: 3000, second_id: 800}
+        counted = await uow.visits.counted_durations([first_id, second_id, uuid4()], window)
         assert counted == {  # nothing was counted before this window
-            first.id: CountedDuration(pid, date(2026, 3, 1), None),
-            second.id: CountedDuration(pid, date(2026, 3, 1), None),
+            first_id: CountedDuration(pid, date(2026, 3, 1), None),
+            second_id: CountedDuration(pid, date(2026, 3, 1), None),
         }
         await uow.visits.close_window(window)
         await uow.commit()
     async with uow_factory() as uow:
         assert (await uow.visits.open_window(100)).empty
-        await uow.visits.add_engagement(first.id, 5000, NOW)  # a late beacon: a new window
+        await uow.visits.add_engagement(first_id, 5000, NOW)  # a late beacon: a new window
         await uow.commit()
     async with uow_factory() as uow:
         late = await uow.visits.open_window(100)
         assert await uow.visits.visits_in(late) == []
-        assert await uow.visits.durations_in(late) == {first.id: 5000}
-        counted = await uow.visits.counted_durations([first.id, second.id], late)
-        assert (counted[first.id].duration_ms, counted[second.id].duration_ms) == (3000, 800)
+        assert await uow.visits.durations_in(late) == {first_id: 5000}
+        counted = await uow.visits.counted_durations([first_id, second_id], late)
+        assert (counted[first_id].duration_ms, counted[second_id].duration_ms) == (3000, 800)
         await uow.visits.close_window(late)
         assert await uow.visits.delete_aggregated_before(NOW + timedelta(days=1)) == 2
         await uow.commit()
@@ -193,7 +194,9 @@ async def test_a_recount_takes_distinct_visitors_of_a_day_below_the_window(uow_f
         async with uow_factory() as uow:
             await uow.visits.add_many(
                 [
-                    Visit(uuid4(), lamp.id, h * 32, day + timedelta(hours=n), "C", "L", "desktop")
+                    Visit(
+                        str(uuid4()), lamp.id, h * 32, day + timedelta(hours=n), "C", "L", "desktop"
+                    )
                     for n, h in enumerate(hashes)
                 ]
             )

@@ -95,7 +95,7 @@ class InMemoryVisitRepository:
     async def add_many(self, visits: Sequence[Visit]) -> None:
         seq = max((v.seq for v in self._s.visits.values()), default=self._s.watermarks[0] - 1)
         for offset, visit in enumerate(visits, start=1):
-            self._s.visits[visit.id] = StoredVisit(visit, seq + offset)
+            self._s.visits[UUID(visit.id)] = StoredVisit(visit, seq + offset)
 
     async def add_engagement(self, visit_id: UUID, duration_ms: int, at: datetime) -> bool:
         if visit_id not in self._s.visits:
@@ -120,7 +120,7 @@ class InMemoryVisitRepository:
     async def visits_in(self, window: AggregationWindow) -> list[NewVisit]:
         return [
             NewVisit(
-                s.visit.id,
+                UUID(s.visit.id),
                 s.visit.product_id,
                 s.visit.day,
                 s.visit.visitor_hash,

@@ -169,7 +169,7 @@ class SqlVisitRepository:
             insert(visits),
             [
                 {
-                    "id": v.id,
+                    "id": UUID(v.id),
                     "product_id": v.product_id,
                     "visitor_hash": v.visitor_hash,
                     "occurred_at": v.occurred_at,
@@ -189,7 +189,8 @@ class SqlVisitRepository:
         await self._db.exec_driver_sql("SELECT 1")
         raw = await self._db.get_raw_connection()
         driver: Any = raw.driver_connection
-        # A Visit is a tuple in COPY_COLUMNS order already: it is its own COPY record.
+        # A Visit is a tuple in COPY_COLUMNS order already: it is its own COPY record (its id
+        # text is parsed by asyncpg's codec, in C).
         await driver.copy_records_to_table("visits", columns=COPY_COLUMNS, records=batch)
 
     async def _next_seq(self, column: Any) -> int:
