@@ -25,7 +25,7 @@ COPY_COLUMNS: tuple[str, ...] = Visit._fields
 # step-by-step fold done set-based:
 # - every new visit counted once, with the duration it was written with, in one pass that
 #   also counts a closed day's distinct visitors (the window's visits of days before
-#   :open_from; visitor keys of closed days are not kept, see application.analytics);
+#   :open_day; visitor keys of closed days are not kept, see application.analytics);
 # - open days' visitor keys added if absent (exact uniques across windows);
 # - a closed day that already has a row (a late visit) recounted from its raw visits;
 # - beacons: a visit's longest duration enters the average once, then only its growth.
@@ -71,7 +71,8 @@ COUNT_WINDOW = text("""
 CREATE TEMPORARY TABLE fold_counts ON COMMIT DROP AS
     SELECT product_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, count(*) AS visits,
            count(duration_ms) AS durations, coalesce(sum(duration_ms), 0) AS total_ms,
-           count(DISTINCT visitor_hash) FILTER (WHERE occurred_at < :open_from) AS closed
+           count(DISTINCT visitor_hash)
+               FILTER (WHERE (occurred_at AT TIME ZONE 'UTC')::date < :open_day) AS closed
     FROM visits
     WHERE seq >= :visits_from AND seq < :visits_to
     GROUP BY 1, 2
@@ -142,9 +143,8 @@ WITH new_counts AS (
         unique_visitors = p.unique_visitors + excluded.unique_visitors,
         durations = p.durations + excluded.durations,
         duration_total_ms = p.duration_total_ms + excluded.duration_total_ms
-    RETURNING 1
 )
-SELECT count(*) FROM daily
+SELECT 1  -- the CTEs above write whether or not the result reads them
 """
 FOLD_BY_CONFLICT = text(FOLD_WINDOW.format(fresh=FRESH_BY_CONFLICT))
 FOLD_BY_ANTI_JOIN = text(FOLD_WINDOW.format(fresh=FRESH_BY_ANTI_JOIN))
@@ -345,7 +345,6 @@ class SqlVisitRepository:
             "visits_to": window.visits_to,
             "engagements_from": window.engagements_from,
             "engagements_to": window.engagements_to,
-            "open_from": _day_start(open_from),
             "open_day": open_from or date.min,
         }
         await self._db.execute(COUNT_WINDOW, params)
@@ -410,6 +409,6 @@ class SqlVisitRepository:
         return int(result.rowcount)
 
 
-def _day_start(day: date | None) -> datetime:
-    """Midnight UTC of the day; the dawn of time for None (every day open)."""
-    return datetime.combine(day or date.min, time(), tzinfo=UTC)
+def _day_start(day: date) -> datetime:
+    """Midnight UTC of the day."""
+    return datetime.combine(day, time(), tzinfo=UTC)
