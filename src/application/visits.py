@@ -41,8 +41,11 @@ class VisitSealer:
         visits: dict[str, Visit] = {}
         keyed: dict[date, Callable[[str], bytes]] = {}
         unreadable = 0
+        # The loop runs once per page view: names are bound locally, and a Visit is made
+        # with tuple.__new__ (what its NamedTuple constructor does, minus a Python frame).
+        fromtimestamp, new_visit = datetime.fromtimestamp, tuple.__new__
         for sighting in sightings:
-            at = datetime.fromtimestamp(sighting.at, UTC)
+            at = fromtimestamp(sighting.at, UTC)
             day = at.date()
             visitor_hash = keyed.get(day)
             if visitor_hash is None:
@@ -53,15 +56,18 @@ class VisitSealer:
                 unreadable += 1
                 continue
             agent = sighting.agent
-            visits[sighting.id] = Visit(
-                sighting.id,
-                sighting.product_id,
-                visitor_hash(address),
-                at,
-                agent.browser,
-                agent.os,
-                agent.device,
-                sighting.duration_ms,
+            visits[sighting.id] = new_visit(
+                Visit,
+                (
+                    sighting.id,
+                    sighting.product_id,
+                    visitor_hash(address),
+                    at,
+                    agent.browser,
+                    agent.os,
+                    agent.device,
+                    sighting.duration_ms,
+                ),
             )
         if unreadable:
             self._metrics.increment("tracking_failures", unreadable)

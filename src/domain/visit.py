@@ -65,6 +65,11 @@ def normalise_ip(raw: str) -> str:
     IPv4-mapped IPv6 (``::ffff:1.2.3.4``) becomes the IPv4 address, IPv6 is compressed and
     lower-cased, and a zone index (``fe80::1%eth0``) is dropped.
     """
+    try:  # the usual case, checked first: dotted-quad IPv4 that is already canonical
+        socket.inet_pton(socket.AF_INET, raw)  # refuses leading zeros, spaces, short forms
+        return raw
+    except OSError:
+        pass
     text = raw.strip().split("%", 1)[0]
     if text.startswith("[") and "]" in text:
         text = text[1 : text.index("]")]
