@@ -111,6 +111,23 @@ async def test_visits_and_beacons_are_read_in_windows_that_never_repeat(uow_fact
         await uow.commit()
 
 
+async def test_a_visit_id_is_stored_once_and_writing_it_again_fails(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    """The buffer must never write a visit twice; a fake that silently overwrote would
+    hide it, so every adapter refuses as the primary key does, and keeps nothing of it."""
+    pid = uuid4()
+    first = visit(pid)
+    async with uow_factory() as uow:
+        await uow.visits.add_many([first])
+        await uow.commit()
+    with pytest.raises(Exception):  # noqa: B017 - each driver has its own integrity error
+        async with uow_factory() as uow:
+            await uow.visits.add_many([visit(pid), first])
+            await uow.commit()
+    async with uow_factory() as uow:
+        window = await uow.visits.open_window(100)
+        assert [v.id for v in await uow.visits.visits_in(window)] == [UUID(first.id)]
+
+
 async def test_windows_are_bounded_by_span(uow_factory) -> None:  # type: ignore[no-untyped-def]
     pid = uuid4()
     for _ in range(3):  # three separate writes (on PostgreSQL: three transactions)

@@ -94,8 +94,10 @@ class InMemoryVisitRepository:
 
     async def add_many(self, visits: Sequence[Visit]) -> None:
         seq = max((v.seq for v in self._s.visits.values()), default=self._s.watermarks[0] - 1)
-        for offset, visit in enumerate(visits, start=1):
-            self._s.visits[UUID(visit.id)] = StoredVisit(visit, seq + offset)
+        stored = {UUID(visit.id): StoredVisit(visit, seq + n) for n, visit in enumerate(visits, 1)}
+        if len(stored) < len(visits) or stored.keys() & self._s.visits.keys():
+            raise ValueError("a visit id is already stored")  # as the primary key refuses it
+        self._s.visits.update(stored)
 
     async def add_engagement(self, visit_id: UUID, duration_ms: int, at: datetime) -> bool:
         if visit_id not in self._s.visits:
