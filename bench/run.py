@@ -384,12 +384,15 @@ def bench_container(name: str) -> Any:
     )
 
 
-async def aggregate(name: str) -> tuple[int, float]:
-    container = bench_container(name)
+async def aggregate(name: str, container: Any = None) -> tuple[int, float]:
+    """One update_analytics run; in a given container, as a long-lived worker runs them."""
+    own = container is None
+    container = bench_container(name) if own else container
     started = time.perf_counter()
     report = await container.analytics_service().update_analytics()
     elapsed = time.perf_counter() - started
-    await container.engine().dispose()
+    if own:
+        await container.engine().dispose()
     return report.visits_processed, elapsed
 
 
@@ -408,12 +411,17 @@ async def incremental_cost() -> dict[str, float]:
             history = target
             await aggregate(name)  # the history is aggregated before the measured runs
             await vacuum(name)  # and long since vacuumed, as in a steady state
+            # The measured runs share one worker's services, whose first run (as after a
+            # deploy) does the hourly housekeeping: retention, forgetting closed days' keys.
+            worker = bench_container(name)
+            await aggregate(name, worker)
             runs = []
             for _ in range(REPEATS):
                 await insert_visits(name, 100_000, 1, now)
-                processed, seconds = await aggregate(name)
+                processed, seconds = await aggregate(name, worker)
                 assert processed == 100_000, processed
                 runs.append(seconds)
+            await worker.engine().dispose()
             key = f"new_100k_with_{target // 1_000_000}M_history_s"
             figures[key] = statistics.median(runs)
             figures[key + "_runs"] = runs

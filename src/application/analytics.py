@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from domain.analytics import (
@@ -21,6 +21,9 @@ from ports.repositories import UnitOfWork
 from ports.services import Clock, Metrics, SaltStore, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
+
+# Raw visits past retention are deleted by the first run of each hour (per process).
+RETENTION_EVERY = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,12 @@ class AnalyticsService:
         # case it had been counted before). Without rotation (one secret), keys are kept for
         # every day: a range counts a returning visitor once.
         self._visitors_per_day = visitors_per_day
+        # Housekeeping whose result changes slowly, done when it can find something: the
+        # retention DELETE reads block ranges whatever it finds (more as history grows), and
+        # the closed days' visitor keys only change at midnight. A long-lived process (the
+        # worker) skips both in the runs between; a new process does both on its first run.
+        self._retention_ran: datetime | None = None
+        self._keys_forgotten_before: date | None = None
 
     async def update_analytics(self) -> AggregationReport:
         """Folds everything written since the last run (new visits, beacons) into the daily
@@ -72,11 +81,14 @@ class AnalyticsService:
         # Retention first, over what earlier runs folded: the rows this run is about to fold
         # are new and are not scanned for it (a backlog's block-range index is not
         # summarised yet, so scanning it would read every new row once more).
-        async with self._uow() as uow:
-            deleted = await uow.visits.delete_aggregated_before(
-                started - timedelta(days=self._retention_days)
-            )
-            await uow.commit()
+        deleted = 0
+        if self._retention_ran is None or started - self._retention_ran >= RETENTION_EVERY:
+            async with self._uow() as uow:
+                deleted = await uow.visits.delete_aggregated_before(
+                    started - timedelta(days=self._retention_days)
+                )
+                await uow.commit()
+            self._retention_ran = started
         processed = 0
         while True:
             async with self._uow() as uow:
@@ -87,11 +99,15 @@ class AnalyticsService:
             processed += report.visits
             if report.visits == 0 and report.engagements == 0:
                 break
+        forget = open_from if open_from != self._keys_forgotten_before else None
         async with self._uow() as uow:
             await uow.analytics.set_as_of(started)
-            if open_from is not None:
-                await uow.analytics.forget_visitor_keys_before(open_from)
+            if forget is not None:
+                # A fold writes keys for open days only: once a day's are gone, they stay gone.
+                await uow.analytics.forget_visitor_keys_before(forget)
             await uow.commit()
+        if forget is not None:
+            self._keys_forgotten_before = forget
         # A past day's salt must not outlive its day: visitors of that day become unlinkable.
         await self._salts.forget_before(started.date())
         self._metrics.increment("visits_aggregated", processed)

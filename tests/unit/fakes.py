@@ -60,15 +60,20 @@ class World:
         )
 
     def analytics(self) -> AnalyticsService:
-        return AnalyticsService(
-            self.uow,
-            self.clock,
-            self.metrics,
-            self.salts,
-            batch_size=self.batch_size,
-            native_span=self.batch_size,
-            visitors_per_day=self.rotation == "daily",
-        )
+        """One service per world, as the container makes one per process: what it remembers
+        between runs (when retention ran, which keys are gone) is part of what is tested."""
+        if getattr(self, "_analytics", None) is None or self._analytics_for != self.batch_size:
+            self._analytics_for = self.batch_size
+            self._analytics = AnalyticsService(
+                self.uow,
+                self.clock,
+                self.metrics,
+                self.salts,
+                batch_size=self.batch_size,
+                native_span=self.batch_size,
+                visitors_per_day=self.rotation == "daily",
+            )
+        return self._analytics
 
     def subscriptions(self) -> SubscriptionService:
         return SubscriptionService(self.uow, self.clock)
