@@ -347,6 +347,7 @@ async def _ingestion(name: str, write_name: str, raw_name: str, count: int) -> d
     writer_s = time.perf_counter() - started
     assert container.metrics().registry.get_sample_value("footfall_visits_dropped_total") == 0
     visits = list((await container.visit_sealer().seal(sightings)).values())
+    await container.visit_engine().dispose()
     await container.engine().dispose()
 
     # The write alone: the same visits, sealed beforehand, through the repository.

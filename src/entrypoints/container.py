@@ -24,7 +24,7 @@ from adapters.metrics import PrometheusMetrics
 from adapters.product_cache import TTLProductCache
 from adapters.salts import FileSaltStore, RedisSaltStore
 from adapters.sendgrid.sender import SendGridEmailSender
-from adapters.sqlalchemy.engine import create_engine
+from adapters.sqlalchemy.engine import create_engine, is_sqlite
 from adapters.sqlalchemy.migrate import upgrade
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.user_agents import LibraryUserAgentClassifier
@@ -66,6 +66,16 @@ def _visit_sink(settings: Settings, buffer: VisitBuffer, uow: Any, sealer: Visit
     return buffer
 
 
+def _visit_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
+    """The visit writer's own pool on PostgreSQL: one flush in flight, no pre-ping (a flush
+    that meets a dead connection fails, is retried with backoff on a new one, and loses
+    nothing), and request traffic cannot hold the connection it needs. SQLite: one file,
+    one engine."""
+    if is_sqlite(settings.database_url):
+        return engine
+    return create_engine(settings.database_url, pool_size=1, pre_ping=False)
+
+
 def _cache_invalidation(settings: Settings, cache: TTLProductCache) -> Any:
     """With a broker there may be several API processes: tell them all about changes."""
     if not settings.broker_url:
@@ -96,6 +106,8 @@ class Container(containers.DeclarativeContainer):
     metrics = providers.Singleton(PrometheusMetrics, registry)
     engine = providers.Singleton(create_engine, settings.provided.database_url)
     uow = providers.Factory(SqlAlchemyUnitOfWork, engine)
+    visit_engine = providers.Singleton(_visit_engine, settings, engine)
+    visit_uow = providers.Factory(SqlAlchemyUnitOfWork, visit_engine)
     broker = providers.Singleton(
         build_broker, settings.provided.broker_url, settings.provided.redis_prefix
     )
@@ -114,7 +126,7 @@ class Container(containers.DeclarativeContainer):
     visit_sealer = providers.Singleton(VisitSealer, hasher, metrics)
     visit_buffer = providers.Singleton(
         VisitBuffer,
-        uow.provider,
+        visit_uow.provider,
         metrics,
         clock,
         visit_sealer.provided.seal,

@@ -10,8 +10,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    if make_url(url).get_backend_name() == "sqlite":
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """``pre_ping`` tests a pooled connection before lending it (three round trips on
+    asyncpg): right for requests, which cannot retry; a caller that retries on its own
+    failures, like the visit writer, saves them."""
+    if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         # The driver's own transaction handling breaks SAVEPOINTs and rollbacks: take over.
@@ -22,7 +29,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE")
         )
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
+    )
 
 
 def upsert_insert(connection: AsyncConnection) -> Any:

@@ -67,6 +67,7 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
             if invalidation is not None:
                 await invalidation.stop()
             await buffer.close()  # graceful stop: every buffered visit is written
+            await container.visit_engine().dispose()
             if embedded is not None:
                 await embedded.stop()
             await container.engine().dispose()
