@@ -160,18 +160,24 @@ async def test_a_view_whose_address_is_not_an_ip_is_dropped_and_counted() -> Non
     assert metrics.counters["visits_tracked"] == 1
 
 
-async def test_a_backlog_is_sealed_in_chunks_and_a_failed_chunk_is_tried_again() -> None:
-    store, metrics = Store(), InMemoryMetrics()
-    sealer = VisitSealer(SecretHasher(b"k"), metrics)
-    seal_failing_once = FailOnCall(sealer.seal, 2, ConnectionError("salt store unavailable"))
-    buffer = VisitBuffer(lambda: FlakyUnitOfWork(store), metrics, SystemClock(), seal_failing_once)  # type: ignore[arg-type]
-    views = [visit(f"198.51.100.{n % 250}") for n in range(2_500)]
+async def backlog_flushed_once(buffer: VisitBuffer, count: int) -> list[Seen]:
+    """Buffers ``count`` views (a backlog) and flushes once; that flush may fail part-way."""
+    views = [visit(f"198.51.100.{n % 250}") for n in range(count)]
     for v in views:
         await buffer.add(v)
     try:
         await buffer.flush()
     except ConnectionError:
         pass
+    return views
+
+
+async def test_a_backlog_is_sealed_in_chunks_and_a_failed_chunk_is_tried_again() -> None:
+    store, metrics = Store(), InMemoryMetrics()
+    sealer = VisitSealer(SecretHasher(b"k"), metrics)
+    seal_failing_once = FailOnCall(sealer.seal, 2, ConnectionError("salt store unavailable"))
+    buffer = VisitBuffer(lambda: FlakyUnitOfWork(store), metrics, SystemClock(), seal_failing_once)  # type: ignore[arg-type]
+    views = await backlog_flushed_once(buffer, 2_500)
     # nothing lost: the chunk sealed before the failure may be written already (pipelined)
     assert len(buffer) + len(store.visits) == 2_500
     await buffer.flush()
@@ -198,13 +204,7 @@ async def test_a_backlog_is_written_while_it_is_sealed_and_a_failed_write_loses_
     sealer = VisitSealer(SecretHasher(b"k"), metrics)
     CommitCounting.commits, CommitCounting.fail = [], {2}
     buffer = VisitBuffer(lambda: CommitCounting(store), metrics, SystemClock(), sealer.seal)  # type: ignore[arg-type]
-    views = [visit(f"198.51.100.{n % 250}") for n in range(5_500)]
-    for v in views:
-        await buffer.add(v)
-    try:
-        await buffer.flush()
-    except ConnectionError:
-        pass
+    views = await backlog_flushed_once(buffer, 5_500)
     # The first chunk was written while the second was sealed; the second write failed and
     # stopped the sealing: its batch and the unsealed rest wait, none is lost or doubled.
     assert CommitCounting.commits[:2] == [1_000, 1_000]
