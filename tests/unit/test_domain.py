@@ -1,3 +1,4 @@
+import ipaddress
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
@@ -25,6 +26,35 @@ NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 )
 def test_ip_addresses_are_normalised_so_one_visitor_has_one_form(raw: str, expected: str) -> None:
     assert normalise_ip(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "0.0.0.0",
+        "255.255.255.255",
+        "203.0.113.07",
+        "01.2.3.4",
+        "1.2.3",
+        "0x1.2.3.4",
+        "256.1.1.1",
+        "1.2.3.4 ",
+        "1.2.3.4.5",
+        "1..2.3",
+    ],
+)
+def test_the_ipv4_fast_path_agrees_with_the_standard_library(raw: str) -> None:
+    """normalise_ip returns a dotted quad unchanged when the C library's inet_pton takes
+    it, trusting that it takes only canonical text; ipaddress is the reference."""
+    try:
+        expected: str | None = str(ipaddress.ip_address(raw.strip()))
+    except ValueError:
+        expected = None
+    try:
+        found: str | None = normalise_ip(raw)
+    except InvalidValue:
+        found = None
+    assert found == expected
 
 
 def test_garbage_is_not_an_ip() -> None:
