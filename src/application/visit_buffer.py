@@ -81,8 +81,8 @@ class VisitBuffer:
 
         One at a time would cost the page more the longer the outage lasts: each ``del``
         leaves a dead slot at the dict's front that the next ``next(iter())`` walks over
-        (measured at a full 100k buffer: 16 us per view after 50k drops, 58 us after 200k;
-        a tenth at a time: 1.1-1.5 us, flat)."""
+        (measured at a full 100k buffer: 16 µs per view after 50k drops, 58 µs after 200k;
+        a tenth at a time: 1.1-1.5 µs, flat)."""
         room = max(1, self._max_size // 10)
         if self._pending:
             dropped = min(room, len(self._pending))

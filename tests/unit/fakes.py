@@ -37,6 +37,7 @@ class World:
     # Another unit of work (e.g. SQLAlchemy's) to run the same use cases on a real database.
     make_uow: Callable[[], Any] | None = None
     batch_size: int = 7
+    _analytics: AnalyticsService | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.hasher = (
@@ -62,8 +63,7 @@ class World:
     def analytics(self) -> AnalyticsService:
         """One service per world, as the container makes one per process: what it remembers
         between runs (when retention ran, which keys are gone) is part of what is tested."""
-        if getattr(self, "_analytics", None) is None or self._analytics_for != self.batch_size:
-            self._analytics_for = self.batch_size
+        if self._analytics is None:
             self._analytics = AnalyticsService(
                 self.uow,
                 self.clock,
