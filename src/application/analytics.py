@@ -22,7 +22,7 @@ from ports.services import Clock, Metrics, SaltStore, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
-# Raw visits past retention are deleted by the first run of each hour (per process).
+# A process deletes raw visits past retention on its first run, then at most once an hour.
 RETENTION_EVERY = timedelta(hours=1)
 
 
