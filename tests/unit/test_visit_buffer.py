@@ -203,7 +203,9 @@ async def test_a_backlog_is_written_while_it_is_sealed_and_a_failed_write_loses_
     store, metrics = Store(), InMemoryMetrics()
     sealer = VisitSealer(SecretHasher(b"k"), metrics)
     CommitCounting.commits, CommitCounting.fail = [], {2}
-    buffer = VisitBuffer(lambda: CommitCounting(store), metrics, SystemClock(), sealer.seal)  # type: ignore[arg-type]
+    buffer = VisitBuffer(
+        lambda: CommitCounting(store), metrics, SystemClock(), sealer.seal, write_max=5_000
+    )  # type: ignore[arg-type]
     views = await backlog_flushed_once(buffer, 5_500)
     # The first chunk was written while the second was sealed; the second write failed and
     # stopped the sealing: its batch and the unsealed rest wait, none is lost or doubled.
@@ -212,4 +214,27 @@ async def test_a_backlog_is_written_while_it_is_sealed_and_a_failed_write_loses_
     await buffer.flush()
     assert set(store.visits) == {v.uuid for v in views}
     assert metrics.counters["visits_written"] == 5_500
-    assert max(CommitCounting.commits) <= 5_000  # never more than a batch per write
+    assert max(CommitCounting.commits) <= 5_000  # never more than write_max per write
+
+
+class RoundTrips(CommitCounting):
+    """A commit that takes a few turns of the event loop, as a database's does."""
+
+    async def commit(self) -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        await super().commit()
+
+
+async def test_a_backlog_goes_out_in_writes_that_grow_to_write_max() -> None:
+    store, metrics = Store(), InMemoryMetrics()
+    sealer = VisitSealer(SecretHasher(b"k"), metrics)
+    CommitCounting.commits, CommitCounting.fail = [], set()
+    buffer = VisitBuffer(
+        lambda: RoundTrips(store), metrics, SystemClock(), sealer.seal, write_max=2_500
+    )  # type: ignore[arg-type]
+    views = await backlog_flushed_once(buffer, 12_000)
+    assert set(store.visits) == {v.uuid for v in views}
+    # the first write takes the first chunk; later ones what was sealed meanwhile, capped
+    assert CommitCounting.commits[0] == 1_000 and max(CommitCounting.commits) == 2_500
+    assert sum(CommitCounting.commits) == 12_000
