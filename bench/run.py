@@ -382,11 +382,11 @@ async def _ingestion(name: str, write_name: str, raw_name: str, count: int) -> d
 
 
 def settle_heap() -> None:
-    """Before each side: the bench's own input (hundreds of thousands of rows, held to feed
-    the sides) goes out of the cyclic collector's reach, as timeit keeps the collector out
-    of its timings. Otherwise the writer, which makes objects, pays for full collections
-    that traverse the bench's data (1.7 µs a visit here), and raw COPY, which makes none,
-    does not; a service's heap holds no such pile (its buffer holds one interval)."""
+    """Before each side, what the bench holds (its input: hundreds of thousands of rows)
+    leaves the cyclic collector's reach, as the service's processes freeze what they built
+    at start-up (entrypoints.http.app). Otherwise the writer, which makes objects, pays for
+    full collections that walk the bench's rows (1.7 µs a visit here), and raw COPY, which
+    makes none, does not."""
     gc.collect()
     gc.freeze()
 
