@@ -1,15 +1,20 @@
 """The visit writer on real PostgreSQL: its own pool, without pre-ping, survives a dropped
-connection by failing one flush and retrying on a new connection, losing nothing."""
+connection by failing one flush and retrying on a new connection, losing nothing; its
+timestamps (integer arithmetic, not asyncpg's codec) are exact."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from adapters.sqlalchemy.tables import visits as table
+from domain.visit import Visit
 from entrypoints.container import build_container
 from tests.helpers import BROWSER_UA, make_settings
 from tests.tcp_proxy import TcpProxy
@@ -47,3 +52,35 @@ async def test_a_dropped_writer_connection_fails_one_flush_and_loses_nothing(
     finally:
         await database.close()
     assert stored == sorted(i for i in ids if i is not None) and len(stored) == 10
+
+
+async def test_the_writers_timestamps_are_exact_to_the_microsecond(
+    fresh_postgres: str, tmp_path: Path
+) -> None:
+    moments = [
+        datetime(2026, 11, 24, 12, 0, 0, 123_456, tzinfo=UTC),
+        datetime(2026, 3, 29, 3, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=2))),
+        datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),  # before PostgreSQL's epoch
+    ]
+    visits = [
+        Visit(str(uuid4()), uuid4(), bytes(32), moment, "Chrome", "Linux", "desktop")
+        for moment in moments
+    ]
+    container = build_container(make_settings(tmp_path, FOOTFALL_DATABASE_URL=fresh_postgres))
+    try:
+        async with container.visit_uow() as uow:  # the writer's connection and its codec
+            await uow.visits.add_many(visits)
+            await uow.commit()
+        async with container.visit_engine().connect() as connection:
+            stored = await connection.execute(select(table.c.id, table.c.occurred_at))
+            read_back = dict(stored.all())
+    finally:
+        await container.visit_engine().dispose()
+        await container.engine().dispose()
+    database = await asyncpg.connect(fresh_postgres.replace("+asyncpg", ""))
+    try:  # asyncpg's own codec, as every other connection reads them
+        rows = await database.fetch("SELECT id::text, occurred_at FROM visits")
+    finally:
+        await database.close()
+    assert {r["id"]: r["occurred_at"] for r in rows} == {v.id: v.occurred_at for v in visits}
+    assert read_back == {UUID(v.id): v.occurred_at for v in visits}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
@@ -14,10 +15,13 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, pre_ping: bool = True, integer_timestamps: bool = False
+) -> AsyncEngine:
     """``pre_ping`` tests a pooled connection before lending it (three round trips on
     asyncpg): right for requests, which cannot retry; a caller that retries on its own
-    failures, like the visit writer, saves them."""
+    failures, like the visit writer, saves them. ``integer_timestamps``: see
+    ``_timestamptz_by_integers`` (PostgreSQL only)."""
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -29,9 +33,12 @@ def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> As
             engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE")
         )
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
     )
+    if integer_timestamps:
+        event.listen(engine.sync_engine, "connect", _timestamptz_by_integers)
+    return engine
 
 
 def upsert_insert(connection: AsyncConnection) -> Any:
@@ -48,3 +55,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _timestamptz_by_integers(dbapi_connection: Any, _record: Any) -> None:
+    """timestamptz to and from PostgreSQL's binary form (microseconds since 2000-01-01 UTC)
+    by integer arithmetic. asyncpg's own encoder spends ~0.6 µs a value (a conversion, a
+    timedelta, three attribute reads), this ~0.3: the visit writer sends one a visit. Exact
+    to the microsecond, for timezone-aware values (UTCDateTime binds only those); the
+    schema stores no infinities."""
+    dbapi_connection.run_async(
+        lambda connection: connection.set_type_codec(
+            "timestamptz",
+            schema="pg_catalog",
+            format="tuple",
+            encoder=lambda moment: ((moment - _PG_EPOCH) // _MICROSECOND,),
+            decoder=lambda value: _PG_EPOCH + timedelta(microseconds=value[0]),
+        )
+    )
