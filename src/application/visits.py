@@ -25,6 +25,7 @@ from ports.services import (
 )
 
 log = logging.getLogger(__name__)
+_new = tuple.__new__
 
 
 class VisitSealer:
@@ -106,7 +107,9 @@ class VisitService:
             self._metrics.increment("bots_filtered")
             return None
         visit_id = self._ids()
-        await self._sink.add(Sighting(visit_id, product_id, ip, agent, self._clock.timestamp()))
+        # tuple.__new__: a Sighting without its NamedTuple constructor's Python frame
+        sighting = _new(Sighting, (visit_id, product_id, ip, agent, self._clock.timestamp(), None))
+        await self._sink.add(sighting)
         return visit_id
 
     async def record_engagement(self, visit_id: UUID, duration_ms: int) -> None:

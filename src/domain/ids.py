@@ -15,19 +15,21 @@ import time
 
 _BATCH = 256
 _MAX_AGE_S = 1.0  # an id's timestamp is at most this much older than the view it names
-_VARIANT = "89ab"  # the RFC 4122 variant (0b10xx) as the first hex digit of the 4th group
+# The RFC 4122 variant (0b10xx) with two random bits, as the 4th group's first hex digit:
+# taken from a random hex digit's two low bits.
+_VARIANT = dict(zip("0123456789abcdef", "89ab" * 4, strict=True))
 
 
 def uuid7_texts(count: int, now_ns: int | None = None) -> list[str]:
     """``count`` distinct UUIDv7s sharing one millisecond timestamp, as canonical text."""
     millis = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
     stamp = f"{millis & 0xFFFF_FFFF_FFFF:012x}"
-    head, tail = stamp[:8], stamp[8:]
-    random = os.urandom(10 * count).hex()  # 20 hex digits = 80 random bits per id
+    prefix = f"{stamp[:8]}-{stamp[8:]}-7"
+    r = os.urandom(10 * count).hex()  # 20 hex digits = 80 random bits per id
+    # 12 bits rand_a | variant + 2 random bits, 12 bits | 48 bits: 74 random bits in all
     return [
-        # 12 bits rand_a | variant + 2 random bits, 12 bits | 48 bits: 74 random bits in all
-        f"{head}-{tail}-7{r[:3]}-{_VARIANT[int(r[3], 16) & 3]}{r[4:7]}-{r[7:19]}"
-        for r in (random[i : i + 20] for i in range(0, 20 * count, 20))
+        f"{prefix}{r[i : i + 3]}-{_VARIANT[r[i + 3]]}{r[i + 4 : i + 7]}-{r[i + 7 : i + 19]}"
+        for i in range(0, 20 * count, 20)
     ]
 
 

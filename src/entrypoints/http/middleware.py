@@ -72,11 +72,13 @@ class VisitTrackingMiddleware(ASGIMiddleware):
             return None
 
 
+_WANTED = {b"x-forwarded-for": "x-forwarded-for", b"user-agent": "user-agent"}
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    wanted = {b"x-forwarded-for": "x-forwarded-for", b"user-agent": "user-agent"}
     found: dict[str, str] = {}
     for name, value in scope["headers"]:
-        key = wanted.get(name.lower())
+        key = _WANTED.get(name.lower())
         if key is not None:
             text = value.decode("latin-1")
             found[key] = f"{found[key]},{text}" if key in found else text
