@@ -25,7 +25,7 @@ from ports.services import (
 )
 
 log = logging.getLogger(__name__)
-_new = tuple.__new__
+_new = tuple.__new__  # a NamedTuple made without its constructor's Python frame
 
 
 class VisitSealer:
@@ -44,7 +44,7 @@ class VisitSealer:
         unreadable = 0
         # The loop runs once per page view: names are bound locally, and a Visit is made
         # with tuple.__new__ (what its NamedTuple constructor does, minus a Python frame).
-        fromtimestamp, new_visit = datetime.fromtimestamp, tuple.__new__
+        fromtimestamp, new_visit = datetime.fromtimestamp, _new
         for sighting in sightings:
             at = fromtimestamp(sighting.at, UTC)
             day = at.date()
@@ -107,7 +107,6 @@ class VisitService:
             self._metrics.increment("bots_filtered")
             return None
         visit_id = self._ids()
-        # tuple.__new__: a Sighting without its NamedTuple constructor's Python frame
         sighting = _new(Sighting, (visit_id, product_id, ip, agent, self._clock.timestamp(), None))
         await self._sink.add(sighting)
         return visit_id
