@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import redis.asyncio
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src")]
@@ -39,6 +40,8 @@ from entrypoints.settings import load  # noqa: E402
 
 PG = os.environ.get("FOOTFALL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("FOOTFALL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+# Every server of a run keys its Redis data under this run's prefix; the run deletes them.
+REDIS_PREFIX = f"footfall-bench-{uuid.uuid4().hex[:8]}"
 DURATION_S = int(os.environ.get("FOOTFALL_BENCH_SECONDS", "10"))
 # The HTTP designs run in interleaved rounds and each figure is the median of its rounds:
 # a slow moment of the shared machine then hits every design instead of one. Five, not
@@ -157,7 +160,7 @@ def server_env(name: str, port: int, **extra: str) -> dict[str, str]:
         **env,
         "FOOTFALL_DATABASE_URL": db_url(name, "postgresql+asyncpg"),
         "FOOTFALL_BROKER_URL": REDIS,
-        "FOOTFALL_REDIS_PREFIX": f"footfall-bench-{uuid.uuid4().hex[:8]}",
+        "FOOTFALL_REDIS_PREFIX": f"{REDIS_PREFIX}-{uuid.uuid4().hex[:8]}",
         "FOOTFALL_ADMIN_TOKEN": "bench",
         "FOOTFALL_HASH_SECRET": "bench",
         "FOOTFALL_PORT": str(port),
@@ -553,11 +556,23 @@ async def main() -> None:
     finally:
         await drop_database(name)
         ids_file.unlink(missing_ok=True)
+        await forget_redis_keys()
     say("aggregation: 100k new visits over 1M and 10M of history ...")
     RESULTS["aggregation"] = await incremental_cost()
     say("aggregation: full rebuild of 2M visits ...")
     RESULTS["aggregation"].update(await full_rebuild())
     report()
+
+
+async def forget_redis_keys() -> None:
+    """The servers' queues, salts and heartbeats, by this run's prefix only: the Redis may be
+    shared, so never a FLUSHDB."""
+    client = redis.asyncio.Redis.from_url(REDIS)
+    try:
+        async for key in client.scan_iter(match=f"{REDIS_PREFIX}-*", count=1000):
+            await client.delete(key)
+    finally:
+        await client.aclose()
 
 
 def report() -> None:
