@@ -39,11 +39,14 @@ class FlakyUnitOfWork(InMemoryUnitOfWork):
         await super().commit()
 
 
-def make(store: Store, metrics: InMemoryMetrics, **options: float) -> VisitBuffer:
+def make(
+    store: Store,
+    metrics: InMemoryMetrics,
+    unit_of_work: type[FlakyUnitOfWork] = FlakyUnitOfWork,
+    **options: float,
+) -> VisitBuffer:
     sealer = VisitSealer(SecretHasher(b"k"), metrics)
-    return VisitBuffer(
-        lambda: FlakyUnitOfWork(store), metrics, SystemClock(), sealer.seal, **options
-    )  # type: ignore[arg-type]
+    return VisitBuffer(lambda: unit_of_work(store), metrics, SystemClock(), sealer.seal, **options)  # type: ignore[arg-type]
 
 
 async def test_close_writes_every_buffered_visit() -> None:
@@ -201,11 +204,8 @@ class CommitCounting(FlakyUnitOfWork):
 
 async def test_a_backlog_is_written_while_it_is_sealed_and_a_failed_write_loses_nothing() -> None:
     store, metrics = Store(), InMemoryMetrics()
-    sealer = VisitSealer(SecretHasher(b"k"), metrics)
     CommitCounting.commits, CommitCounting.fail = [], {2}
-    buffer = VisitBuffer(
-        lambda: CommitCounting(store), metrics, SystemClock(), sealer.seal, write_max=5_000
-    )  # type: ignore[arg-type]
+    buffer = make(store, metrics, CommitCounting, write_max=5_000)
     views = await backlog_flushed_once(buffer, 5_500)
     # The first chunk was written while the second was sealed; the second write failed and
     # stopped the sealing: its batch and the unsealed rest wait, none is lost or doubled.
@@ -228,11 +228,8 @@ class RoundTrips(CommitCounting):
 
 async def test_a_backlog_goes_out_in_writes_that_grow_to_write_max() -> None:
     store, metrics = Store(), InMemoryMetrics()
-    sealer = VisitSealer(SecretHasher(b"k"), metrics)
     CommitCounting.commits, CommitCounting.fail = [], set()
-    buffer = VisitBuffer(
-        lambda: RoundTrips(store), metrics, SystemClock(), sealer.seal, write_max=2_500
-    )  # type: ignore[arg-type]
+    buffer = make(store, metrics, RoundTrips, write_max=2_500)
     views = await backlog_flushed_once(buffer, 12_000)
     assert set(store.visits) == {v.uuid for v in views}
     # the first write takes the first chunk; later ones what was sealed meanwhile, capped
