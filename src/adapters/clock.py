@@ -8,5 +8,5 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    def timestamp(self) -> float:
-        return time.time()
+    def micros(self) -> int:
+        return time.time_ns() // 1_000

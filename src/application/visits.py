@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
 from uuid import UUID
 
 from domain.errors import InvalidValue, VisitNotFound
 from domain.ids import VisitIds
-from domain.visit import Sighting, Visit, normalise_ip, validate_duration
+from domain.visit import US_PER_DAY, Sighting, Visit, day_of, normalise_ip, validate_duration
 from ports.services import (
     Clock,
     Metrics,
@@ -40,17 +39,18 @@ class VisitSealer:
         """Visits by id text; a sighting whose address is not an IP address is dropped and
         counted as a tracking failure."""
         visits: dict[str, Visit] = {}
-        keyed: dict[date, Callable[[str], bytes]] = {}
+        keyed: dict[int, Callable[[str], bytes]] = {}  # by day number since the epoch
         unreadable = 0
-        # The loop runs once per page view: names are bound locally, and a Visit is made
-        # with tuple.__new__ (what its NamedTuple constructor does, minus a Python frame).
-        fromtimestamp, new_visit = datetime.fromtimestamp, _new
+        # The loop runs once per page view: names are bound locally, the day is found by
+        # integer division (no datetime is made), and a Visit is made with tuple.__new__
+        # (what its NamedTuple constructor does, minus a Python frame).
+        new_visit = _new
         for sighting in sightings:
-            at = fromtimestamp(sighting.at, UTC)
-            day = at.date()
+            at_us = sighting.at_us
+            day = at_us // US_PER_DAY
             visitor_hash = keyed.get(day)
             if visitor_hash is None:
-                visitor_hash = keyed[day] = await self._hasher.keyed_for(day)
+                visitor_hash = keyed[day] = await self._hasher.keyed_for(day_of(at_us))
             try:
                 address = normalise_ip(sighting.ip)
             except InvalidValue:
@@ -63,7 +63,7 @@ class VisitSealer:
                     sighting.id,
                     sighting.product_id,
                     visitor_hash(address),
-                    at,
+                    at_us,
                     agent.browser,
                     agent.os,
                     agent.device,
@@ -107,7 +107,7 @@ class VisitService:
             self._metrics.increment("bots_filtered")
             return None
         visit_id = self._ids()
-        sighting = _new(Sighting, (visit_id, product_id, ip, agent, self._clock.timestamp(), None))
+        sighting = _new(Sighting, (visit_id, product_id, ip, agent, self._clock.micros(), None))
         await self._sink.add(sighting)
         return visit_id
 

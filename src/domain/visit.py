@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 from uuid import UUID
 
@@ -12,6 +12,20 @@ from domain.errors import InvalidValue
 
 MAX_DURATION_MS = 86_400_000
 _IPV4_MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+US_PER_DAY = 86_400_000_000
+_UNIX_EPOCH_ORDINAL = UNIX_EPOCH.toordinal()
+
+
+def micros(moment: datetime) -> int:
+    """A timezone-aware instant as whole microseconds since the Unix epoch (exact)."""
+    return (moment - UNIX_EPOCH) // _MICROSECOND
+
+
+def day_of(at_us: int) -> date:
+    """The UTC day of an instant given in microseconds since the Unix epoch."""
+    return date.fromordinal(_UNIX_EPOCH_ORDINAL + at_us // US_PER_DAY)
 
 
 @dataclass(frozen=True)
@@ -26,20 +40,29 @@ class UserAgentInfo:
 
 class Visit(NamedTuple):
     """Immutable, built once per product page view: a NamedTuple is the cheapest immutable
-    record Python has, and its field order is the order visits are bulk-written in."""
+    record Python has, and its field order is the order visits are bulk-written in.
+
+    The instant is kept as an integer (microseconds since the Unix epoch, UTC), as the clock
+    gives it: no datetime is made per view on the way from the page to the database, where
+    timestamptz is itself an integer of microseconds. ``occurred_at`` makes the datetime
+    for whoever needs one."""
 
     id: str  # the UUIDv7 as canonical text, as the page answered it (X-Visit-Id)
     product_id: UUID
     visitor_hash: bytes
-    occurred_at: datetime
+    at_us: int  # microseconds since the Unix epoch, UTC
     browser: str
     os: str
     device: str
     duration_ms: int | None = None
 
     @property
+    def occurred_at(self) -> datetime:
+        return UNIX_EPOCH + timedelta(microseconds=self.at_us)
+
+    @property
     def day(self) -> date:
-        return self.occurred_at.date()
+        return day_of(self.at_us)
 
 
 class Sighting(NamedTuple):
@@ -55,7 +78,7 @@ class Sighting(NamedTuple):
     product_id: UUID
     ip: str
     agent: UserAgentInfo
-    at: float  # seconds since the Unix epoch
+    at_us: int  # microseconds since the Unix epoch, UTC
     duration_ms: int | None = None
 
 

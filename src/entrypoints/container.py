@@ -69,13 +69,11 @@ def _visit_sink(settings: Settings, buffer: VisitBuffer, uow: Any, sealer: Visit
 def _visit_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
     """The visit writer's own pool on PostgreSQL: one flush in flight, no pre-ping (a flush
     that meets a dead connection fails, is retried with backoff on a new one, and loses
-    nothing), timestamps encoded by integer arithmetic (one a visit), and request traffic
-    cannot hold the connection it needs. SQLite: one file, one engine."""
+    nothing), and request traffic cannot hold the connection it needs. SQLite: one file,
+    one engine."""
     if is_sqlite(settings.database_url):
         return engine
-    return create_engine(
-        settings.database_url, pool_size=1, pre_ping=False, integer_timestamps=True
-    )
+    return create_engine(settings.database_url, pool_size=1, pre_ping=False)
 
 
 def _cache_invalidation(settings: Settings, cache: TTLProductCache) -> Any:

@@ -17,8 +17,9 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware UTC."""
 
-    def timestamp(self) -> float:
-        """The same instant as seconds since the Unix epoch (cheaper on the hot path)."""
+    def micros(self) -> int:
+        """The same instant as whole microseconds since the Unix epoch (cheaper on the hot
+        path: no datetime is made)."""
 
 
 class SaltStore(Protocol):

@@ -13,7 +13,7 @@ from domain.analytics import CountedDuration, DailyDelta
 from domain.errors import DuplicateSku
 from domain.notification import Notification, NotificationStatus, Subscription
 from domain.product import FieldChange, Product, ProductDraft
-from domain.visit import Visit
+from domain.visit import Visit, micros
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -27,7 +27,7 @@ def product(sku: str = "SKU-1", price: str = "19.90", at: datetime = NOW) -> Pro
 
 
 def visit(product_id, when=NOW, visitor=b"v" * 32) -> Visit:  # type: ignore[no-untyped-def]
-    return Visit(str(uuid4()), product_id, visitor, when, "Chrome", "Linux", "desktop")
+    return Visit(str(uuid4()), product_id, visitor, micros(when), "Chrome", "Linux", "desktop")
 
 
 async def test_products_round_trip_exactly_and_skus_are_unique(uow_factory) -> None:  # type: ignore[no-untyped-def]
@@ -212,7 +212,13 @@ async def test_a_recount_takes_distinct_visitors_of_a_day_below_the_window(uow_f
             await uow.visits.add_many(
                 [
                     Visit(
-                        str(uuid4()), lamp.id, h * 32, day + timedelta(hours=n), "C", "L", "desktop"
+                        str(uuid4()),
+                        lamp.id,
+                        h * 32,
+                        micros(day + timedelta(hours=n)),
+                        "C",
+                        "L",
+                        "desktop",
                     )
                     for n, h in enumerate(hashes)
                 ]

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from adapters.sqlalchemy.tables import visits as table
-from domain.visit import Visit
+from domain.visit import Visit, micros
 from entrypoints.container import build_container
 from tests.helpers import BROWSER_UA, make_settings
 from tests.tcp_proxy import TcpProxy
@@ -63,7 +63,7 @@ async def test_the_writers_timestamps_are_exact_to_the_microsecond(
         datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),  # before PostgreSQL's epoch
     ]
     visits = [
-        Visit(str(uuid4()), uuid4(), bytes(32), moment, "Chrome", "Linux", "desktop")
+        Visit(str(uuid4()), uuid4(), bytes(32), micros(moment), "Chrome", "Linux", "desktop")
         for moment in moments
     ]
     container = build_container(make_settings(tmp_path, FOOTFALL_DATABASE_URL=fresh_postgres))

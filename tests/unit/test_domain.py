@@ -1,5 +1,5 @@
 import ipaddress
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import uuid4
 
@@ -8,7 +8,7 @@ import pytest
 from domain.analytics import CountedDuration, NewVisit, fold, resolve_range, visitor_key
 from domain.errors import InvalidValue
 from domain.product import Product, ProductDraft
-from domain.visit import normalise_ip, validate_duration
+from domain.visit import Visit, day_of, micros, normalise_ip, validate_duration
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -104,6 +104,22 @@ def test_applying_changes_reports_only_what_changed() -> None:
     assert updated.updated_at == later and updated.created_at == NOW
     unchanged, none = product.apply({"name": "Lamp"}, later)
     assert none == [] and unchanged is product
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 24, 23, 59, 59, 999_999, tzinfo=UTC),  # the last µs of a day
+        datetime(2026, 11, 25, tzinfo=UTC),  # the first of the next
+        datetime(2026, 3, 29, 1, 30, 0, 1, tzinfo=timezone(timedelta(hours=2))),  # a UTC day before
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),  # before the Unix epoch
+    ],
+)
+def test_a_visit_keeps_its_instant_as_integer_microseconds_exactly(moment: datetime) -> None:
+    visit = Visit("id", uuid4(), b"h", micros(moment), "Chrome", "Linux", "desktop")
+    assert visit.occurred_at == moment
+    assert visit.occurred_at.tzinfo is not None
+    assert visit.day == day_of(visit.at_us) == moment.astimezone(UTC).date()
 
 
 def test_duration_bounds() -> None:

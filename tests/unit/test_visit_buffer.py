@@ -25,7 +25,7 @@ class Seen(Sighting):
 
 
 def visit(ip: str = "203.0.113.5") -> Seen:
-    return Seen(new_id(), uuid4(), ip, CHROME, time.time())
+    return Seen(new_id(), uuid4(), ip, CHROME, time.time_ns() // 1_000)
 
 
 class FlakyUnitOfWork(InMemoryUnitOfWork):

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 
 from domain.notification import EmailMessage
-from domain.visit import Sighting, Visit
+from domain.visit import Sighting, Visit, micros
 from ports.services import EmailError, QueueUnavailable
 
 
@@ -19,8 +19,8 @@ class ManualClock:
     def now(self) -> datetime:
         return self.current
 
-    def timestamp(self) -> float:
-        return self.current.timestamp()
+    def micros(self) -> int:
+        return micros(self.current)
 
     def advance(self, **delta: float) -> None:
         self.current += timedelta(**delta)

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
+from asyncpg.pgproto.pgproto import UUID as DriverUUID
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,8 +19,20 @@ from adapters.sqlalchemy.tables import (
 from domain.analytics import AggregationWindow, CountedDuration, NewVisit, WindowReport
 from domain.visit import Visit
 
-# The visits columns a COPY writes: exactly the Visit fields, in their order.
-COPY_COLUMNS: tuple[str, ...] = Visit._fields
+# The visits columns a COPY writes, in the order of the Visit fields they come from.
+COPY_COLUMNS: tuple[str, ...] = (
+    "id",
+    "product_id",
+    "visitor_hash",
+    "occurred_at",
+    "browser",
+    "os",
+    "device",
+    "duration_ms",
+)
+# PostgreSQL's epoch (2000-01-01 UTC) in microseconds since the Unix epoch: timestamptz on
+# the wire is an integer of microseconds since the former.
+PG_EPOCH_US = 946_684_800_000_000
 
 # PostgreSQL folds a window in one statement, with the arithmetic of the use case's
 # step-by-step fold done set-based:
@@ -189,9 +202,9 @@ class SqlVisitRepository:
         await self._db.exec_driver_sql("SELECT 1")
         raw = await self._db.get_raw_connection()
         driver: Any = raw.driver_connection
-        # A Visit is a tuple in COPY_COLUMNS order already: it is its own COPY record (its id
-        # text is parsed by asyncpg's codec, in C).
-        await driver.copy_records_to_table("visits", columns=COPY_COLUMNS, records=batch)
+        await driver.copy_records_to_table(
+            "visits", columns=COPY_COLUMNS, records=copy_records(batch)
+        )
 
     async def _next_seq(self, column: Any) -> int:
         """SQLite only: transactions begin IMMEDIATE, so numbering here follows commit order."""
@@ -412,3 +425,28 @@ class SqlVisitRepository:
 def _day_start(day: date) -> datetime:
     """Midnight UTC of the day."""
     return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def copy_records(batch: Iterable[Visit]) -> list[tuple[Any, ...]]:
+    """COPY records in the form asyncpg's encoders take fastest (measured per visit, in
+    instructions: 14.5k for the Visits as they are, 7.9k this way, the loop included).
+
+    Plain tuples: asyncpg reads a tuple subclass's items through the generic sequence
+    protocol. The product id as the driver's own UUID, made once per product in the batch:
+    for a ``uuid.UUID`` it calls the Python ``bytes`` property per value. The instant as
+    microseconds since 2000, which the writer's timestamptz codec sends as it is
+    (``engine._timestamptz_by_integers``); a datetime would cost a conversion per value.
+    The visit id stays text: asyncpg parses it in C.
+    """
+    products: dict[int, DriverUUID] = {}
+    records: list[tuple[Any, ...]] = []
+    append = records.append
+    for visit_id, product_id, visitor_hash, at_us, browser, os, device, duration_ms in batch:
+        key = product_id.int
+        product = products.get(key)
+        if product is None:
+            product = products[key] = DriverUUID(product_id.bytes)
+        append(
+            (visit_id, product, visitor_hash, at_us - PG_EPOCH_US, browser, os, device, duration_ms)
+        )
+    return records
