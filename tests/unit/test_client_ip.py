@@ -1,6 +1,7 @@
 import ipaddress
 
 from entrypoints.http.client_ip import client_ip
+from entrypoints.http.middleware import _headers
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8:ffff::/48"))
 
@@ -23,3 +24,14 @@ def test_the_first_untrusted_hop_from_the_right_is_the_client() -> None:
 def test_a_hop_that_is_not_an_address_is_not_tracked() -> None:
     assert client_ip("10.0.0.1", "unknown", PROXIES) is None
     assert client_ip("10.0.0.1", "198.51.100.7, proxy.internal", PROXIES) is None
+
+
+def test_the_middleware_reads_both_headers_and_joins_repeated_fields() -> None:
+    headers = [
+        (b"host", b"shop.example"),
+        (b"x-forwarded-for", b"198.51.100.1"),
+        (b"user-agent", b"Mozilla/5.0"),
+        (b"x-forwarded-for", b"10.0.0.2, 10.0.0.3"),
+    ]
+    assert _headers(headers) == ("198.51.100.1,10.0.0.2, 10.0.0.3", "Mozilla/5.0")
+    assert _headers([(b"host", b"shop.example")]) == (None, "")

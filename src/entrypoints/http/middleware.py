@@ -7,7 +7,7 @@ swallows (logs and counts) every tracking error: tracking never fails the page.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import cast
 from uuid import UUID
 
@@ -45,41 +45,50 @@ class VisitTrackingMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         async def send_tracked(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 200:
-                visit_id = await self._track(scope)
+                visit_id = None
+                try:  # no coroutine of its own for the page's share: it runs on every view
+                    seen = self._sighting(scope)
+                    if seen is not None:
+                        visit_id = await self._visits().track_visit(*seen)
+                except Exception as exc:
+                    # Never log the exception text: it could quote the IP or User-Agent.
+                    self._metrics().increment("tracking_failures")
+                    log.error("visit tracking failed: %s", type(exc).__name__)
                 if visit_id is not None:
-                    message["headers"] = [
-                        *message.get("headers", ()),
-                        (b"x-visit-id", visit_id.encode()),
-                    ]
+                    header = (b"x-visit-id", visit_id.encode())
+                    headers = message.get("headers")
+                    if headers.__class__ is list:  # Litestar makes a new list per response
+                        headers.append(header)  # type: ignore[union-attr]
+                    else:
+                        message["headers"] = [*(headers or ()), header]
             await send(message)
 
         await next_app(scope, receive, send_tracked)
 
-    async def _track(self, scope: Scope) -> str | None:
-        try:
-            found = _headers(scope)
-            client = scope.get("client")
-            peer = client[0] if client else None
-            ip = client_ip(peer, found.get("x-forwarded-for"), self._proxies)
-            if ip is None:
-                return None
-            product_id = cast(UUID, scope["path_params"]["product_id"])  # parsed by the route
-            return await self._visits().track_visit(ip, found.get("user-agent", ""), product_id)
-        except Exception as exc:
-            # Never log the exception text: it could quote the IP or User-Agent.
-            self._metrics().increment("tracking_failures")
-            log.error("visit tracking failed: %s", type(exc).__name__)
+    def _sighting(self, scope: Scope) -> tuple[str, str, UUID] | None:
+        """The client's address, User-Agent and the product, or None when there is no client
+        address to speak of."""
+        forwarded_for, user_agent = _headers(scope["headers"])
+        client = scope.get("client")
+        peer = client[0] if client else None
+        ip = client_ip(peer, forwarded_for, self._proxies)
+        if ip is None:
             return None
+        product_id = cast(UUID, scope["path_params"]["product_id"])  # parsed by the route
+        return ip, user_agent, product_id
 
 
-_WANTED = {b"x-forwarded-for": "x-forwarded-for", b"user-agent": "user-agent"}
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for name, value in scope["headers"]:
-        key = _WANTED.get(name.lower())
-        if key is not None:
+def _headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, str]:
+    """X-Forwarded-For (None when absent) and User-Agent ("" when absent), repeated fields
+    joined by commas. ASGI servers give header names lower-cased (uvicorn does; Litestar's
+    and Starlette's header lookups rely on it too), so names are compared as they are."""
+    forwarded_for: str | None = None
+    user_agent: str | None = None
+    for name, value in headers:
+        if name == b"user-agent":
             text = value.decode("latin-1")
-            found[key] = f"{found[key]},{text}" if key in found else text
-    return found
+            user_agent = text if user_agent is None else f"{user_agent},{text}"
+        elif name == b"x-forwarded-for":
+            text = value.decode("latin-1")
+            forwarded_for = text if forwarded_for is None else f"{forwarded_for},{text}"
+    return forwarded_for, user_agent or ""
