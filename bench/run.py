@@ -374,8 +374,9 @@ async def _ingestion(name: str, write_name: str, raw_name: str, count: int) -> d
     await container.engine().dispose()
 
     # Raw COPY: the same rows as plain tuples, on a stock asyncpg connection.
-    rows = [(*v[:3], v.occurred_at, *v[4:]) for v in visits]
     db = await asyncpg.connect(db_url(raw_name))
+    seq = await db.fetchval("SELECT pg_current_xact_id()::text::bigint")
+    rows = [(*v[:3], v.occurred_at, *v[4:], seq) for v in visits]
     await before_side()
     started = time.perf_counter()
     await db.copy_records_to_table("visits", records=rows, columns=COPY_COLUMNS)
