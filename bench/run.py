@@ -248,13 +248,67 @@ def wrk(port: int, ids_file: Path, seconds: int) -> dict[str, float]:
     }
 
 
+def _cpu_s(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds each process has used so far (gone ones are left out)."""
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two readings by the processes alive at the second."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def _process_tree(pid: int) -> list[int]:
+    found = [pid]
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        found += _process_tree(int(child))
+    return found
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip().startswith("postgres"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
 def measure(start: Any, ids_file: Path) -> dict[str, float]:
+    """One wrk run after a warm-up, with the CPU time each side used per request: the
+    server's processes, PostgreSQL's and wrk's. On a shared machine req/s moves with
+    whatever else runs; CPU per request moves much less, and on a CPU-bound 2-core box
+    it is what the throughput of a design comes down to."""
     process, port = start()
     try:
         wrk(port, ids_file, 3)  # warm-up: caches, connection pools, JIT-free but page-cached
-        return wrk(port, ids_file, DURATION_S)
+        server = _process_tree(process.pid)
+        before = (_cpu_s(server), _cpu_s(_postgres_pids()), os.times())
+        started = time.monotonic()
+        figures = wrk(port, ids_file, DURATION_S)
+        elapsed = time.monotonic() - started
+        after = (_cpu_s(server), _cpu_s(_postgres_pids()), os.times())
     finally:
         stop(process)
+    requests = figures["rps"] * elapsed
+    wrk_s = sum(after[2][2:4]) - sum(before[2][2:4])  # children's user + system: wrk
+    figures["server_cpu_us"] = _cpu_delta(before[0], after[0]) / requests * 1e6
+    figures["postgres_cpu_us"] = _cpu_delta(before[1], after[1]) / requests * 1e6
+    figures["wrk_cpu_us"] = wrk_s / requests * 1e6
+    figures["cpu_us"] = (
+        figures["server_cpu_us"] + figures["postgres_cpu_us"] + figures["wrk_cpu_us"]
+    )
+    return figures
 
 
 def medians(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -548,7 +602,9 @@ async def main() -> None:
                 figures = rounds[key][-1]
                 say(
                     f"  round {number + 1} {key}: {figures['rps']:,.0f} req/s, "
-                    f"p99 {figures['p99_ms']:.1f} ms"
+                    f"p99 {figures['p99_ms']:.1f} ms, CPU {figures['cpu_us']:.0f} µs/request "
+                    f"(server {figures['server_cpu_us']:.0f}, PostgreSQL "
+                    f"{figures['postgres_cpu_us']:.0f}, wrk {figures['wrk_cpu_us']:.0f})"
                 )
         RESULTS["http_rounds"] = rounds
         RESULTS["http"] = {key: medians(runs) for key, runs in rounds.items()}
@@ -587,6 +643,9 @@ def report() -> None:
         t["rps"] / u["rps"] for t, u in zip(rounds["tracked"], rounds["untracked"], strict=True)
     ]
     overhead = tracked["rps"] / http["untracked"]["rps"]
+    # The same comparison by CPU per request (all processes): how many tracked requests the
+    # machine's CPU buys for every untracked one.
+    by_cpu = http["untracked"]["cpu_us"] / tracked["cpu_us"]
     vs_sync = tracked["rps"] / http["synchronous_insert"]["rps"]
     vs_hello = tracked["rps"] / http["hello_world"]["rps"]
     ingest = ing["writer_rows_per_s"] / ing["copy_rows_per_s"]
@@ -595,6 +654,7 @@ def report() -> None:
     RESULTS["ratios"] = {
         "tracked_vs_untracked": overhead,
         "tracked_vs_untracked_per_round": per_round,
+        "tracked_vs_untracked_by_cpu": by_cpu,
         "tracked_vs_synchronous_insert": vs_sync,
         "tracked_vs_hello_world": vs_hello,
         "writer_vs_raw_copy": ingest,
@@ -627,6 +687,10 @@ def report() -> None:
     lines += [
         row("tracked / untracked", f"{overhead:.2f}", ">= 0.90", overhead >= 0.90),
         row("tracked / untracked, round by round", " / ".join(f"{r:.2f}" for r in per_round)),
+        row(
+            "CPU per request, untracked / tracked (server + PostgreSQL + wrk)",
+            f"{http['untracked']['cpu_us']:.0f} / {tracked['cpu_us']:.0f} µs = {by_cpu:.2f}",
+        ),
         row(
             "tracked p99 at 64 connections",
             f"{tracked['p99_ms']:.1f} ms",
