@@ -407,7 +407,7 @@ async def _ingestion(name: str, write_name: str, raw_name: str, count: int) -> d
     buffer.start()
     for start in range(0, count, 1_000):
         for sighting in sightings[start : start + 1_000]:
-            await buffer.add(sighting)
+            buffer.add(sighting)
         await asyncio.sleep(0)  # as requests take turns with the buffer's task
     await buffer.close()
     writer_s = time.perf_counter() - started

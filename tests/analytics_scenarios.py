@@ -59,9 +59,7 @@ async def play(world: Any, scenario: list[tuple[Any, ...]]) -> tuple[list[UUID],
         if event[0] == "visit":
             _, p, visitor, seconds = event
             world.clock.current += timedelta(seconds=seconds)
-            visit_id = UUID(
-                await service.track_visit(f"198.51.100.{visitor}", BROWSER_UA, products[p])
-            )
+            visit_id = UUID(service.track_visit(f"198.51.100.{visitor}", BROWSER_UA, products[p]))
             tracked.append((visit_id, products[p], world.clock.current.date(), visitor))
         elif event[0] == "beacon" and tracked:
             visit_id = tracked[event[1] % len(tracked)][0]

@@ -75,7 +75,7 @@ class VisitBuffer:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="visit-buffer")
 
-    async def add(self, sighting: Sighting) -> None:
+    def add(self, sighting: Sighting) -> None:
         if len(self._raw) + len(self._pending) + len(self._in_flight) >= self._max_size:
             self._drop_oldest()
         raw = self._raw

@@ -95,8 +95,9 @@ class VisitService:
         self._metrics = metrics
         self._ids = ids or VisitIds()
 
-    async def track_visit(self, ip: str, user_agent: str, product_id: UUID) -> str | None:
+    def track_visit(self, ip: str, user_agent: str, product_id: UUID) -> str | None:
         """Records one page view and returns its visit id (UUIDv7 text), or None for a bot.
+        Synchronous: nothing here waits, so the page pays no coroutine for it.
 
         The raw IP and User-Agent never leave process memory: the sink seals the view into
         a Visit (keyed hash of the normalised IP, coarse browser/OS/device families) before
@@ -108,7 +109,7 @@ class VisitService:
             return None
         visit_id = self._ids()
         sighting = _new(Sighting, (visit_id, product_id, ip, agent, self._clock.micros(), None))
-        await self._sink.add(sighting)
+        self._sink.add(sighting)
         return visit_id
 
     async def record_engagement(self, visit_id: UUID, duration_ms: int) -> None:

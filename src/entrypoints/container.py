@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.bench.sync_sink import SynchronousInsertSink
+from adapters.bench.sync_insert import SynchronousInsertTracking
 from adapters.cache_invalidation import RedisCacheInvalidation
 from adapters.clock import SystemClock
 from adapters.dramatiq.queue import DramatiqJobQueue, build_broker, ping
@@ -60,10 +60,20 @@ def _email_sender(settings: Settings) -> Any:
     return LogEmailSender()
 
 
-def _visit_sink(settings: Settings, buffer: VisitBuffer, uow: Any, sealer: VisitSealer) -> Any:
-    if settings.bench_visit_sink == "sync":  # the benchmark's baseline, never production
-        return SynchronousInsertSink(uow, sealer.seal)
-    return buffer
+def _visit_tracker(
+    settings: Settings,
+    service: VisitService,
+    uow: Any,
+    sealer: VisitSealer,
+    classifier: Any,
+    clock: Any,
+    metrics: Any,
+) -> Any:
+    """What the tracking middleware hands page views to: the visit service, or for the
+    benchmark's baseline (never production) the seed's one-INSERT-per-view design."""
+    if settings.bench_visit_sink == "sync":
+        return SynchronousInsertTracking(uow, sealer.seal, classifier, clock, metrics)
+    return service
 
 
 def _visit_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
@@ -134,16 +144,23 @@ class Container(containers.DeclarativeContainer):
         max_size=settings.provided.visit_buffer_max,
         on_flushed=aggregation_trigger.provided.visits_written,
     )
-    visit_sink = providers.Singleton(
-        _visit_sink, settings, visit_buffer, uow.provider, visit_sealer
-    )
     visit_service = providers.Singleton(
         VisitService,
         uow=uow.provider,
-        sink=visit_sink,
+        sink=visit_buffer,
         classifier=classifier,
         clock=clock,
         metrics=metrics,
+    )
+    visit_tracker = providers.Singleton(
+        _visit_tracker,
+        settings,
+        visit_service,
+        uow.provider,
+        visit_sealer,
+        classifier,
+        clock,
+        metrics,
     )
     product_service = providers.Singleton(ProductService, uow.provider, clock, product_cache)
     analytics_service = providers.Singleton(

@@ -43,9 +43,8 @@ class VisitSink(Protocol):
     """Where tracked page views go: a write-behind buffer in production. A sink seals
     sightings into Visits (application.visits.VisitSealer) before it writes anything."""
 
-    async def add(self, sighting: Sighting) -> None:
-        """Should not wait on I/O: the product page is waiting (async only so that the
-        benchmark's synchronous-INSERT design fits the same port)."""
+    def add(self, sighting: Sighting) -> None:
+        """Takes the view over at once, without I/O: the product page is waiting."""
 
     def update_duration(self, visit_id: str, duration_ms: int) -> bool:
         """True when the visit was still buffered (and now carries the larger duration)."""

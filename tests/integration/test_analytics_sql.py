@@ -127,9 +127,9 @@ async def test_a_visit_duration_counts_once_and_then_only_grows(uow_factory) -> 
     draft = ProductDraft.create(sku="D1", name="Lamp", description="", price="1", currency="EUR")
     pid = (await world.products().create(draft)).id
     service, analytics = world.visits(), world.analytics()
-    beaconed = UUID(await service.track_visit("203.0.113.1", BROWSER_UA, pid))
-    buffered = UUID(await service.track_visit("203.0.113.2", BROWSER_UA, pid))
-    silent = await service.track_visit("203.0.113.3", BROWSER_UA, pid)
+    beaconed = UUID(service.track_visit("203.0.113.1", BROWSER_UA, pid))
+    buffered = UUID(service.track_visit("203.0.113.2", BROWSER_UA, pid))
+    silent = service.track_visit("203.0.113.3", BROWSER_UA, pid)
     await service.record_engagement(buffered, 500)  # still in the buffer: written with the visit
     await world.flush()
     await analytics.update_analytics()
@@ -162,7 +162,7 @@ async def test_a_returning_visitor_counts_once_per_day_and_once_per_range_under_
     service, analytics = world.visits(), world.analytics()
     world.clock.current = datetime(2026, 3, 1, 23, 0, tzinfo=UTC)
     for _ in range(2):  # the same visitor on two days, folded in separate windows
-        await service.track_visit("203.0.113.9", BROWSER_UA, pid)
+        service.track_visit("203.0.113.9", BROWSER_UA, pid)
         await world.flush()
         await analytics.update_analytics()
         world.clock.advance(hours=2)
@@ -182,11 +182,11 @@ async def test_a_late_visit_to_a_closed_day_is_recounted_not_double_counted(uow_
     service, analytics = world.visits(), world.analytics()
     day = date(2026, 3, 1)
     world.clock.current = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-    await service.track_visit("203.0.113.1", BROWSER_UA, pid)
+    service.track_visit("203.0.113.1", BROWSER_UA, pid)
     await world.flush()
     await analytics.update_analytics()  # the day is open: its visitor keys are kept
-    await service.track_visit("203.0.113.1", BROWSER_UA, pid)  # the same visitor again
-    await service.track_visit("203.0.113.2", BROWSER_UA, pid)  # and a new one
+    service.track_visit("203.0.113.1", BROWSER_UA, pid)  # the same visitor again
+    service.track_visit("203.0.113.2", BROWSER_UA, pid)  # and a new one
     world.clock.advance(days=3)  # written and folded three days later: a closed day
     await world.flush()
     await analytics.update_analytics()
@@ -204,9 +204,9 @@ async def test_a_closed_day_is_counted_from_its_window_without_keeping_keys(uow_
     service, analytics = world.visits(), world.analytics()
     world.clock.current = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
     for visitor in (1, 2, 1, 3, 2):
-        await service.track_visit(f"203.0.113.{visitor}", BROWSER_UA, pid)
+        service.track_visit(f"203.0.113.{visitor}", BROWSER_UA, pid)
     world.clock.advance(days=5)  # a rebuild, or a backlog: every day is closed
-    await service.track_visit("203.0.113.1", BROWSER_UA, pid)  # and one visit today
+    service.track_visit("203.0.113.1", BROWSER_UA, pid)  # and one visit today
     await world.flush()
     await analytics.update_analytics()
     march_1, today = date(2026, 3, 1), date(2026, 3, 6)

@@ -92,9 +92,9 @@ class World:
     async def flush(self) -> None:
         """Writes the sink's visits as a buffer flush would."""
         async with self.uow() as uow:
-            await uow.visits.add_many(list(self.sink.visits.values()))
+            await uow.visits.add_many(list((await self.sink.visits()).values()))
             await uow.commit()
-        self.sink.visits.clear()
+        self.sink.sightings.clear()
 
 
 class CountingFactory:

@@ -33,9 +33,9 @@ async def test_unique_visitors_over_a_range_follow_the_rotation() -> None:
         pid = await make_product(world, "lamp")
         service = world.visits()
         world.clock.current = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
-        await service.track_visit("203.0.113.9", BROWSER_UA, pid)
+        service.track_visit("203.0.113.9", BROWSER_UA, pid)
         world.clock.current += timedelta(seconds=2)  # next UTC day
-        await service.track_visit("203.0.113.9", BROWSER_UA, pid)
+        service.track_visit("203.0.113.9", BROWSER_UA, pid)
         await world.flush()
         await world.analytics().update_analytics()
         report = await world.analytics().product_analytics(pid, date(2026, 3, 1), date(2026, 3, 2))
@@ -47,8 +47,8 @@ async def test_durations_leave_silent_visits_out_of_the_average() -> None:
     world = World()
     pid = await make_product(world, "lamp")
     service = world.visits()
-    a = UUID(await service.track_visit("203.0.113.1", BROWSER_UA, pid))
-    await service.track_visit("203.0.113.2", BROWSER_UA, pid)
+    a = UUID(service.track_visit("203.0.113.1", BROWSER_UA, pid))
+    service.track_visit("203.0.113.2", BROWSER_UA, pid)
     await world.flush()
     await world.analytics().update_analytics()
     await service.record_engagement(a, 4000)  # a late beacon, after aggregation
@@ -75,7 +75,7 @@ async def test_popular_orders_by_visits_then_name() -> None:
     service = world.visits()
     for name, count in (("b-lamp", 2), ("a-lamp", 2), ("chair", 3)):
         for n in range(count):
-            await service.track_visit(f"203.0.113.{n}", BROWSER_UA, ids[name])
+            service.track_visit(f"203.0.113.{n}", BROWSER_UA, ids[name])
     await world.flush()
     await world.analytics().update_analytics()
     popular = await world.analytics().popular(days=7, limit=10)
@@ -86,11 +86,11 @@ async def test_popular_orders_by_visits_then_name() -> None:
 async def test_retention_deletes_old_aggregated_visits_and_expired_salts() -> None:
     world = World()
     pid = await make_product(world, "lamp")
-    await world.visits().track_visit("203.0.113.1", BROWSER_UA, pid)
+    world.visits().track_visit("203.0.113.1", BROWSER_UA, pid)
     await world.flush()
     old_day = world.clock.now().date()
     world.clock.advance(days=91)
-    await world.visits().track_visit("203.0.113.1", BROWSER_UA, pid)
+    world.visits().track_visit("203.0.113.1", BROWSER_UA, pid)
     await world.flush()
     report = await world.analytics().update_analytics()
     assert report.visits_processed == 2 and report.visits_deleted == 0  # folded now

@@ -55,7 +55,7 @@ async def test_close_writes_every_buffered_visit() -> None:
     buffer.start()
     visits = [visit() for _ in range(2500)]
     for v in visits:
-        await buffer.add(v)
+        buffer.add(v)
     await buffer.close()
     assert set(store.visits) == {v.uuid for v in visits}
     assert metrics.counters["visits_written"] == 2500
@@ -65,7 +65,7 @@ async def test_flushes_on_the_interval_without_waiting_for_close() -> None:
     store, metrics = Store(), InMemoryMetrics()
     buffer = make(store, metrics, interval_s=0.01)
     buffer.start()
-    await buffer.add(v := visit())
+    buffer.add(v := visit())
     for _ in range(100):
         if v.uuid in store.visits:
             break
@@ -82,7 +82,7 @@ async def test_a_database_outage_keeps_visits_and_drops_only_past_the_bound() ->
         buffer.start()
         visits = [visit() for _ in range(150)]
         for v in visits:
-            await buffer.add(v)
+            buffer.add(v)
         await asyncio.sleep(0.2)
         assert store.visits == {}
         assert metrics.counters["visit_flush_failures"] >= 1
@@ -96,7 +96,7 @@ async def test_a_database_outage_keeps_visits_and_drops_only_past_the_bound() ->
 async def test_a_beacon_for_a_buffered_visit_is_not_lost() -> None:
     store, metrics = Store(), InMemoryMetrics()
     buffer = make(store, metrics, interval_s=60)
-    await buffer.add(v := visit())
+    buffer.add(v := visit())
     assert buffer.update_duration(v.id, 1200)
     assert not buffer.update_duration(str(uuid4()), 1200)
     await buffer.close()
@@ -108,7 +108,7 @@ async def test_closing_while_the_database_is_down_counts_what_is_lost() -> None:
     buffer = make(store, metrics, interval_s=60)
     FlakyUnitOfWork.down = True
     try:
-        await buffer.add(visit())
+        buffer.add(visit())
         await buffer.close(timeout_s=0.1)
     finally:
         FlakyUnitOfWork.down = False
@@ -122,7 +122,7 @@ async def test_addresses_are_sealed_at_the_next_tick_even_while_the_database_is_
     try:
         buffer.start()
         for n in range(20):
-            await buffer.add(visit(f"198.51.100.{n}"))
+            buffer.add(visit(f"198.51.100.{n}"))
         assert "198.51.100.7" in repr(vars(buffer))  # only until the tick
         await asyncio.sleep(0.1)
         assert metrics.counters["visit_flush_failures"] >= 1 and len(buffer) == 20
@@ -143,7 +143,7 @@ async def test_a_beacon_while_its_visit_is_sealed_or_written_is_applied_after() 
         return await sealer.seal(sightings)
 
     buffer = VisitBuffer(lambda: FlakyUnitOfWork(store), metrics, SystemClock(), slow_seal)  # type: ignore[arg-type]
-    await buffer.add(v := visit())
+    buffer.add(v := visit())
     flushing = asyncio.create_task(buffer.flush())
     await asyncio.sleep(0)
     assert buffer.update_duration(v.id, 900)
@@ -155,8 +155,8 @@ async def test_a_beacon_while_its_visit_is_sealed_or_written_is_applied_after() 
 async def test_a_view_whose_address_is_not_an_ip_is_dropped_and_counted() -> None:
     store, metrics = Store(), InMemoryMetrics()
     buffer = make(store, metrics, interval_s=60)
-    await buffer.add(visit("unknown"))
-    await buffer.add(good := visit())
+    buffer.add(visit("unknown"))
+    buffer.add(good := visit())
     await buffer.close()
     assert set(store.visits) == {good.uuid}
     assert metrics.counters["tracking_failures"] == 1
@@ -167,7 +167,7 @@ async def backlog_flushed_once(buffer: VisitBuffer, count: int) -> list[Seen]:
     """Buffers ``count`` views (a backlog) and flushes once; that flush may fail part-way."""
     views = [visit(f"198.51.100.{n % 250}") for n in range(count)]
     for v in views:
-        await buffer.add(v)
+        buffer.add(v)
     try:
         await buffer.flush()
     except ConnectionError:

@@ -20,8 +20,8 @@ async def product_id(world: World):
 async def test_a_visit_keeps_a_keyed_hash_and_coarse_families_only() -> None:
     world = World()
     pid = await product_id(world)
-    visit_id = await world.visits().track_visit("203.0.113.7", BROWSER_UA, pid)
-    visit = world.sink.visits[visit_id]
+    visit_id = world.visits().track_visit("203.0.113.7", BROWSER_UA, pid)
+    visit = (await world.sink.visits())[visit_id]
     assert visit.product_id == pid
     assert (visit.browser, visit.os, visit.device) == ("Chrome", "Windows", "desktop")
     # Not a bare hash of the IP: the enumerable IPv4 space must not reverse it.
@@ -35,11 +35,12 @@ async def test_daily_rotation_recognises_a_visitor_within_a_day_only() -> None:
     world = World()
     pid = await product_id(world)
     service = world.visits()
-    first = await service.track_visit("203.0.113.7", BROWSER_UA, pid)
-    again = await service.track_visit("::ffff:203.0.113.7", BROWSER_UA, pid)
+    first = service.track_visit("203.0.113.7", BROWSER_UA, pid)
+    again = service.track_visit("::ffff:203.0.113.7", BROWSER_UA, pid)
     world.clock.advance(days=1)
-    tomorrow = await service.track_visit("203.0.113.7", BROWSER_UA, pid)
-    hashes = {v: world.sink.visits[v].visitor_hash for v in (first, again, tomorrow)}
+    tomorrow = service.track_visit("203.0.113.7", BROWSER_UA, pid)
+    visits = await world.sink.visits()
+    hashes = {v: visits[v].visitor_hash for v in (first, again, tomorrow)}
     assert hashes[first] == hashes[again] != hashes[tomorrow]
 
 
@@ -47,18 +48,19 @@ async def test_rotation_none_recognises_a_visitor_across_days() -> None:
     world = World(rotation="none")
     pid = await product_id(world)
     service = world.visits()
-    first = await service.track_visit("2001:db8::1", BROWSER_UA, pid)
+    first = service.track_visit("2001:db8::1", BROWSER_UA, pid)
     world.clock.advance(days=3)
-    later = await service.track_visit("2001:DB8::0:1", BROWSER_UA, pid)
-    assert world.sink.visits[first].visitor_hash == world.sink.visits[later].visitor_hash
+    later = service.track_visit("2001:DB8::0:1", BROWSER_UA, pid)
+    visits = await world.sink.visits()
+    assert visits[first].visitor_hash == visits[later].visitor_hash
 
 
 @pytest.mark.parametrize("agent", [BOT_UA, "", "curl/8.5.0", "python-requests/2.31"])
 async def test_bots_are_counted_in_a_metric_not_as_visits(agent: str) -> None:
     world = World()
     pid = await product_id(world)
-    assert await world.visits().track_visit("203.0.113.7", agent, pid) is None
-    assert world.sink.visits == {}
+    assert world.visits().track_visit("203.0.113.7", agent, pid) is None
+    assert await world.sink.visits() == {}
     assert world.metrics.counters["bots_filtered"] == 1
 
 
@@ -66,10 +68,10 @@ async def test_engagement_keeps_the_largest_duration_buffered_or_stored() -> Non
     world = World()
     pid = await product_id(world)
     service = world.visits()
-    buffered = await service.track_visit("203.0.113.7", BROWSER_UA, pid)
+    buffered = service.track_visit("203.0.113.7", BROWSER_UA, pid)
     await service.record_engagement(UUID(buffered), 3000)
     await service.record_engagement(UUID(buffered), 1000)
-    assert world.sink.visits[buffered].duration_ms == 3000
+    assert (await world.sink.visits())[buffered].duration_ms == 3000
     await world.flush()
     await service.record_engagement(UUID(buffered), 2000)
     await service.record_engagement(UUID(buffered), 4000)

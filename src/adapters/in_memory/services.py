@@ -76,21 +76,25 @@ class RecordingEmailSender:
 
 
 class ListVisitSink:
-    """Seals each page view at once and keeps the visits (a buffer that never flushes)."""
+    """Keeps the page views and seals them when asked (a buffer that never flushes)."""
 
     def __init__(self, seal: Callable[[Iterable[Sighting]], Awaitable[dict[str, Visit]]]) -> None:
         self._seal = seal
-        self.visits: dict[str, Visit] = {}
+        self.sightings: dict[str, Sighting] = {}
 
-    async def add(self, sighting: Sighting) -> None:
-        self.visits.update(await self._seal([sighting]))
+    def add(self, sighting: Sighting) -> None:
+        self.sightings[sighting.id] = sighting
+
+    async def visits(self) -> dict[str, Visit]:
+        """The views so far, sealed (keyed hash, no address) as the buffer would write them."""
+        return await self._seal(self.sightings.values())
 
     def update_duration(self, visit_id: str, duration_ms: int) -> bool:
-        visit = self.visits.get(visit_id)
-        if visit is None:
+        sighting = self.sightings.get(visit_id)
+        if sighting is None:
             return False
-        if visit.duration_ms is None or duration_ms > visit.duration_ms:
-            self.visits[visit_id] = visit._replace(duration_ms=duration_ms)
+        if sighting.duration_ms is None or duration_ms > sighting.duration_ms:
+            self.sightings[visit_id] = sighting._replace(duration_ms=duration_ms)
         return True
 
 

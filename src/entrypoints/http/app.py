@@ -107,7 +107,7 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
         security=[{"bearer": []}],
     )
     tracking = VisitTrackingMiddleware(
-        container.visit_service,
+        container.visit_tracker,
         container.metrics,
         settings.trusted_proxies,
         enabled=settings.tracking_enabled,
