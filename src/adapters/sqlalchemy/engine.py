@@ -54,14 +54,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
 def _encode_timestamptz(value: datetime | int) -> tuple[int]:
     if value.__class__ is int:  # the visit writer's COPY records: already on the wire's scale
         return (value,)  # type: ignore[return-value]
-    return ((value - _PG_EPOCH) // _MICROSECOND,)  # type: ignore[operator]
+    return ((value - PG_EPOCH) // _MICROSECOND,)  # type: ignore[operator]
 
 
 def _timestamptz_by_integers(dbapi_connection: Any, _record: Any) -> None:
@@ -77,6 +77,6 @@ def _timestamptz_by_integers(dbapi_connection: Any, _record: Any) -> None:
             schema="pg_catalog",
             format="tuple",
             encoder=_encode_timestamptz,
-            decoder=lambda value: _PG_EPOCH + timedelta(microseconds=value[0]),
+            decoder=lambda value: PG_EPOCH + timedelta(microseconds=value[0]),
         )
     )

@@ -11,6 +11,7 @@ from asyncpg.pgproto.pgproto import UUID as DriverUUID
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.sqlalchemy.engine import PG_EPOCH
 from adapters.sqlalchemy.tables import (
     PG_TRANSACTION_ID,
     aggregation_state,
@@ -18,7 +19,7 @@ from adapters.sqlalchemy.tables import (
     visits,
 )
 from domain.analytics import AggregationWindow, CountedDuration, NewVisit, WindowReport
-from domain.visit import Visit
+from domain.visit import Visit, micros
 
 # The visits columns a COPY writes: those of the Visit fields, in their order, then seq.
 COPY_COLUMNS: tuple[str, ...] = (
@@ -34,9 +35,9 @@ COPY_COLUMNS: tuple[str, ...] = (
 )
 # seq's default, asked for once per transaction: every row of a COPY shares it.
 _SELECT_TRANSACTION_ID = f"SELECT {PG_TRANSACTION_ID.text}"
-# PostgreSQL's epoch (2000-01-01 UTC) in microseconds since the Unix epoch: timestamptz on
-# the wire is an integer of microseconds since the former.
-PG_EPOCH_US = 946_684_800_000_000
+# PostgreSQL's epoch in microseconds since the Unix epoch: timestamptz on the wire is an
+# integer of microseconds since the former.
+PG_EPOCH_US = micros(PG_EPOCH)
 
 # PostgreSQL folds a window in one statement, with the arithmetic of the use case's
 # step-by-step fold done set-based:
