@@ -394,7 +394,7 @@ async def ingestion(count: int = 200_000) -> dict[str, float]:
 
 async def _ingestion(name: str, write_name: str, raw_name: str, count: int) -> dict[str, float]:
     sightings = bench_sightings(count)
-    chunk = 20_000  # the write alone: the repository's COPY, a transaction per chunk
+    chunk = 20_000  # the write alone: the writer's COPY, a transaction per chunk
 
     # The writer as the service runs it: page views handed to the buffer as fast as a
     # producer can, the buffer's own task sealing (keyed hash) and writing them (COPY,
@@ -413,18 +413,18 @@ async def _ingestion(name: str, write_name: str, raw_name: str, count: int) -> d
     writer_s = time.perf_counter() - started
     assert container.metrics().registry.get_sample_value("footfall_visits_dropped_total") == 0
     visits = list((await container.visit_sealer().seal(sightings)).values())
-    await container.visit_engine().dispose()
+    await container.visit_writer().close()
     await container.engine().dispose()
 
-    # The write alone: the same visits, sealed beforehand, through the repository.
+    # The write alone: the same visits, sealed beforehand, through the service's writer.
     container = bench_container(write_name)
+    writer = container.visit_writer()
     await before_side()
     started = time.perf_counter()
     for start in range(0, count, chunk):
-        async with container.uow() as uow:
-            await uow.visits.add_many(visits[start : start + chunk])
-            await uow.commit()
+        await writer.write(visits[start : start + chunk])
     write_s = time.perf_counter() - started
+    await writer.close()
     await container.engine().dispose()
 
     # Raw COPY: the same rows as plain tuples, on a stock asyncpg connection.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, KeysView
+from collections.abc import Awaitable, Callable, Iterable, KeysView, Sequence
 from itertools import islice
 from uuid import UUID
 
 from domain.visit import Sighting, Visit
-from ports.services import Clock, Metrics, UnitOfWorkFactory
+from ports.services import Clock, Metrics, UnitOfWorkFactory, VisitWriter
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +23,33 @@ SEAL_CHUNK = 1_000
 WRITE_MAX = 50_000
 
 
+class UnitOfWorkVisitWriter:
+    """Writes a batch through the repositories' unit of work (SQLite, and any store that has
+    no faster path of its own)."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def write(self, visits: Sequence[Visit]) -> None:
+        async with self._uow() as uow:
+            await uow.visits.add_many(visits)
+            await uow.commit()
+
+    async def close(self) -> None:
+        """Nothing of its own to release: the unit of work's engine is the caller's."""
+
+
 class VisitBuffer:
     """Bounded in-process buffer flushed every ``interval_s`` or every ``batch_size`` visits.
 
     Page views arrive as Sightings (raw address included) and are sealed into Visits at the
     next tick, before the write is attempted, so raw addresses never outlive one interval
-    even while the database is away. A failed flush keeps the visits and retries with
-    exponential backoff; past ``max_size`` the oldest are dropped and counted. ``close()``
-    flushes everything (graceful stop). Visits stay findable (for engagement beacons) until
-    their flush has committed.
+    even while the database is away. Each batch goes to ``writer`` (by default through the
+    unit of work; on PostgreSQL a COPY on a connection of its own); ``uow`` serves the rare
+    beacon that arrives while its visit is being written. A failed flush keeps the visits
+    and retries with exponential backoff; past ``max_size`` the oldest are dropped and
+    counted. ``close()`` flushes everything (graceful stop). Visits stay findable (for
+    engagement beacons) until their flush has committed.
     """
 
     def __init__(
@@ -47,8 +65,10 @@ class VisitBuffer:
         max_size: int = 100_000,
         max_backoff_s: float = 30.0,
         on_flushed: Callable[[int], None] | None = None,
+        writer: VisitWriter | None = None,
     ) -> None:
         self._uow = uow
+        self._writer = writer or UnitOfWorkVisitWriter(uow)
         self._metrics = metrics
         self._clock = clock
         self._seal = seal
@@ -225,9 +245,7 @@ class VisitBuffer:
             batch = {visit_id: self._pending.pop(visit_id) for visit_id in ids}
         self._in_flight = batch
         try:
-            async with self._uow() as uow:
-                await uow.visits.add_many(list(batch.values()))
-                await uow.commit()
+            await self._writer.write(list(batch.values()))
         except BaseException:
             # Put them back in front, in order, to retry, with any beacon that came meanwhile.
             self._in_flight = {}

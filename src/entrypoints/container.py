@@ -27,12 +27,13 @@ from adapters.sendgrid.sender import SendGridEmailSender
 from adapters.sqlalchemy.engine import create_engine, is_sqlite
 from adapters.sqlalchemy.migrate import upgrade
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.sqlalchemy.visit_writer import CopyVisitWriter
 from adapters.user_agents import LibraryUserAgentClassifier
 from application.analytics import AnalyticsService
 from application.notifications import NotificationService, SubscriptionService
 from application.products import ProductService
 from application.triggers import AggregationTrigger
-from application.visit_buffer import VisitBuffer
+from application.visit_buffer import UnitOfWorkVisitWriter, VisitBuffer
 from application.visits import VisitSealer, VisitService
 from entrypoints.settings import Settings
 
@@ -76,14 +77,13 @@ def _visit_tracker(
     return service
 
 
-def _visit_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
-    """The visit writer's own pool on PostgreSQL: one flush in flight, no pre-ping (a flush
-    that meets a dead connection fails, is retried with backoff on a new one, and loses
-    nothing), and request traffic cannot hold the connection it needs. SQLite: one file,
-    one engine."""
+def _visit_writer(settings: Settings, uow: Any) -> Any:
+    """Where the visit buffer's flushes go. PostgreSQL: a COPY per flush on the writer's own
+    connection (request traffic cannot hold it; a flush that meets it dead fails, is retried
+    with backoff on a new one, and loses nothing). SQLite: the unit of work on the one file."""
     if is_sqlite(settings.database_url):
-        return engine
-    return create_engine(settings.database_url, pool_size=1, pre_ping=False)
+        return UnitOfWorkVisitWriter(uow)
+    return CopyVisitWriter(settings.database_url)
 
 
 def _cache_invalidation(settings: Settings, cache: TTLProductCache) -> Any:
@@ -116,8 +116,7 @@ class Container(containers.DeclarativeContainer):
     metrics = providers.Singleton(PrometheusMetrics, registry)
     engine = providers.Singleton(create_engine, settings.provided.database_url)
     uow = providers.Factory(SqlAlchemyUnitOfWork, engine)
-    visit_engine = providers.Singleton(_visit_engine, settings, engine)
-    visit_uow = providers.Factory(SqlAlchemyUnitOfWork, visit_engine)
+    visit_writer = providers.Singleton(_visit_writer, settings, uow.provider)
     broker = providers.Singleton(
         build_broker, settings.provided.broker_url, settings.provided.redis_prefix
     )
@@ -136,10 +135,11 @@ class Container(containers.DeclarativeContainer):
     visit_sealer = providers.Singleton(VisitSealer, hasher, metrics)
     visit_buffer = providers.Singleton(
         VisitBuffer,
-        visit_uow.provider,
+        uow.provider,
         metrics,
         clock,
         visit_sealer.provided.seal,
+        writer=visit_writer,
         interval_s=settings.provided.visit_flush_interval_s,
         max_size=settings.provided.visit_buffer_max,
         on_flushed=aggregation_trigger.provided.visits_written,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
 from domain.notification import EmailMessage
 from domain.product import Product
-from domain.visit import Sighting, UserAgentInfo
+from domain.visit import Sighting, UserAgentInfo, Visit
 from ports.repositories import UnitOfWork
 
 
@@ -48,6 +48,16 @@ class VisitSink(Protocol):
 
     def update_duration(self, visit_id: str, duration_ms: int) -> bool:
         """True when the visit was still buffered (and now carries the larger duration)."""
+
+
+class VisitWriter(Protocol):
+    """Where the buffer's flushes go: one batch of sealed visits stored at once."""
+
+    async def write(self, visits: Sequence[Visit]) -> None:
+        """Stores every visit of the batch in one transaction, or none of them (raises)."""
+
+    async def close(self) -> None:
+        """Releases what the writer holds (a connection); a later write opens it again."""
 
 
 class JobQueue(Protocol):

@@ -1,5 +1,6 @@
-"""The visit writer on real PostgreSQL: its own pool, without pre-ping, survives a dropped
-connection by failing one flush and retrying on a new connection, losing nothing; its
+"""The visit writer on real PostgreSQL: a connection of its own that survives being dropped
+by failing one flush and retrying on a new connection, losing nothing; a batch that comes
+back after its commit's acknowledgement was lost is written without its stored visits; its
 timestamps (integer arithmetic, not asyncpg's codec) are exact."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from adapters.sqlalchemy.tables import visits as table
+from adapters.sqlalchemy.visit_writer import CopyVisitWriter
 from domain.visit import Visit, micros
 from entrypoints.container import build_container
 from tests.helpers import BROWSER_UA, make_settings
@@ -31,19 +33,19 @@ async def test_a_dropped_writer_connection_fails_one_flush_and_loses_nothing(
     through_proxy = url.set(port=proxy.port).render_as_string(hide_password=False)
     container = build_container(make_settings(tmp_path, FOOTFALL_DATABASE_URL=through_proxy))
     service, buffer, product = container.visit_service(), container.visit_buffer(), uuid4()
-    assert container.visit_engine() is not container.engine()  # a pool of its own
+    assert isinstance(container.visit_writer(), CopyVisitWriter)  # not the request pool
     try:
         ids = [service.track_visit("203.0.113.9", BROWSER_UA, product) for _ in range(5)]
-        assert await buffer.flush() == 5  # the writer's connection is pooled now
-        proxy.stop()  # PostgreSQL "restarts": the pooled connection is dead
+        assert await buffer.flush() == 5  # the writer holds its connection now
+        proxy.stop()  # PostgreSQL "restarts": the writer's connection is dead
         proxy.start()
         ids += [service.track_visit("203.0.113.9", BROWSER_UA, product) for _ in range(5)]
         with pytest.raises(Exception):  # noqa: B017 - whichever error the dead socket gives
-            await buffer.flush()  # no pre-ping: the flush meets the dead connection
+            await buffer.flush()  # the flush meets the dead connection
         assert len(buffer) == 5  # kept for the retry
         assert await buffer.flush() == 5  # a new connection
     finally:
-        await container.visit_engine().dispose()
+        await container.visit_writer().close()
         await container.engine().dispose()
         proxy.stop()
     database = await asyncpg.connect(fresh_postgres.replace("+asyncpg", ""))
@@ -68,14 +70,12 @@ async def test_the_writers_timestamps_are_exact_to_the_microsecond(
     ]
     container = build_container(make_settings(tmp_path, FOOTFALL_DATABASE_URL=fresh_postgres))
     try:
-        async with container.visit_uow() as uow:  # the writer's connection and its codec
-            await uow.visits.add_many(visits)
-            await uow.commit()
-        async with container.visit_engine().connect() as connection:
+        await container.visit_writer().write(visits)  # the writer's connection and codec
+        async with container.engine().connect() as connection:  # the requests' codec
             stored = await connection.execute(select(table.c.id, table.c.occurred_at))
             read_back = dict(stored.all())
     finally:
-        await container.visit_engine().dispose()
+        await container.visit_writer().close()
         await container.engine().dispose()
     database = await asyncpg.connect(fresh_postgres.replace("+asyncpg", ""))
     try:  # asyncpg's own codec, as every other connection reads them
@@ -84,3 +84,35 @@ async def test_the_writers_timestamps_are_exact_to_the_microsecond(
         await database.close()
     assert {r["id"]: r["occurred_at"] for r in rows} == {v.id: v.occurred_at for v in visits}
     assert read_back == {UUID(v.id): v.occurred_at for v in visits}
+
+
+async def test_a_batch_retried_after_its_commit_was_stored_writes_only_what_is_new(
+    fresh_postgres: str, tmp_path: Path
+) -> None:
+    """The commit's acknowledgement can be lost with the connection after PostgreSQL has
+    committed: the buffer then retries the whole batch. The retry must not fail forever on
+    the visits already stored (which would hold every later visit back), nor store them
+    twice."""
+    container = build_container(make_settings(tmp_path, FOOTFALL_DATABASE_URL=fresh_postgres))
+    writer, product = container.visit_writer(), uuid4()
+
+    def visit() -> Visit:
+        return Visit(str(uuid4()), product, bytes(32), micros(datetime.now(UTC)), "C", "L", "d")
+
+    stored, new = [visit() for _ in range(3)], [visit() for _ in range(2)]
+    try:
+        await writer.write(stored)
+        await writer.write([*stored, *new])  # the retry, with visits added meanwhile
+        await writer.write([visit()])  # and the writer goes on as usual
+    finally:
+        await writer.close()
+        await container.engine().dispose()
+    database = await asyncpg.connect(fresh_postgres.replace("+asyncpg", ""))
+    try:
+        rows = await database.fetch("SELECT id::text, count(*) OVER () AS n FROM visits")
+        seqs = await database.fetch("SELECT DISTINCT seq FROM visits")
+    finally:
+        await database.close()
+    ids = {r["id"] for r in rows}
+    assert len(rows) == 6 and ids >= {v.id for v in [*stored, *new]}
+    assert len(seqs) == 3  # each write one transaction, its id in seq

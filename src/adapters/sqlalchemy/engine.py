@@ -15,11 +15,10 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
-    """``pre_ping`` tests a pooled connection before lending it (three round trips on
-    asyncpg): right for requests, which cannot retry; a caller that retries on its own
-    failures, like the visit writer, saves them. On PostgreSQL every connection exchanges
-    timestamptz as integers (``_timestamptz_by_integers``)."""
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """PostgreSQL: pooled, each connection tested before it is lent (requests cannot retry),
+    and exchanging timestamptz as integers (``use_integer_timestamps``). The visit writer
+    keeps a connection of its own (``visit_writer``)."""
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -32,7 +31,7 @@ def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> As
         )
         return engine
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
     event.listen(engine.sync_engine, "connect", _timestamptz_by_integers)
     return engine
@@ -65,18 +64,21 @@ def _encode_timestamptz(value: datetime | int) -> tuple[int]:
 
 
 def _timestamptz_by_integers(dbapi_connection: Any, _record: Any) -> None:
+    """The engine's connect hook: ``use_integer_timestamps`` on every new connection."""
+    dbapi_connection.run_async(use_integer_timestamps)
+
+
+async def use_integer_timestamps(connection: Any) -> None:
     """timestamptz to and from PostgreSQL's binary form (microseconds since 2000-01-01 UTC)
-    by integer arithmetic. It takes a timezone-aware datetime (UTCDateTime binds only
-    those) or that integer itself, which the visit writer's COPY records carry
-    (``visits.copy_records``): no datetime is made per visit on the way in. Exact to the
-    microsecond; the schema stores no infinities. asyncpg's own encoder takes datetimes
-    only, at ~0.6 µs a value (this: ~0.3 for a datetime)."""
-    dbapi_connection.run_async(
-        lambda connection: connection.set_type_codec(
-            "timestamptz",
-            schema="pg_catalog",
-            format="tuple",
-            encoder=_encode_timestamptz,
-            decoder=lambda value: PG_EPOCH + timedelta(microseconds=value[0]),
-        )
+    by integer arithmetic, on an asyncpg connection. It takes a timezone-aware datetime
+    (UTCDateTime binds only those) or that integer itself, which the visit writer's COPY
+    records carry (``visits.copy_records``): no datetime is made per visit on the way in.
+    Exact to the microsecond; the schema stores no infinities. asyncpg's own encoder takes
+    datetimes only, at ~0.6 µs a value (this: ~0.3 for a datetime)."""
+    await connection.set_type_codec(
+        "timestamptz",
+        schema="pg_catalog",
+        format="tuple",
+        encoder=_encode_timestamptz,
+        decoder=lambda value: PG_EPOCH + timedelta(microseconds=value[0]),
     )

@@ -34,7 +34,7 @@ COPY_COLUMNS: tuple[str, ...] = (
     "seq",
 )
 # seq's default, asked for once per transaction: every row of a COPY shares it.
-_SELECT_TRANSACTION_ID = f"SELECT {PG_TRANSACTION_ID.text}"
+SELECT_TRANSACTION_ID = f"SELECT {PG_TRANSACTION_ID.text}"
 # PostgreSQL's epoch in microseconds since the Unix epoch: timestamptz on the wire is an
 # integer of microseconds since the former.
 PG_EPOCH_US = micros(PG_EPOCH)
@@ -205,12 +205,9 @@ class SqlVisitRepository:
         # The first statement opens the transaction (a COPY issued before it would be
         # autocommitted on its own by asyncpg) and reads its id, which is what seq's
         # default would compute for every row (a function call and two casts a row).
-        seq = (await self._db.exec_driver_sql(_SELECT_TRANSACTION_ID)).scalar_one()
+        seq = (await self._db.exec_driver_sql(SELECT_TRANSACTION_ID)).scalar_one()
         raw = await self._db.get_raw_connection()
-        driver: Any = raw.driver_connection
-        await driver.copy_records_to_table(
-            "visits", columns=COPY_COLUMNS, records=copy_records(batch, seq)
-        )
+        await copy_visits(raw.driver_connection, batch, seq)
 
     async def _next_seq(self, column: Any) -> int:
         """SQLite only: transactions begin IMMEDIATE, so numbering here follows commit order."""
@@ -431,6 +428,15 @@ class SqlVisitRepository:
 def _day_start(day: date) -> datetime:
     """Midnight UTC of the day."""
     return datetime.combine(day, time(), tzinfo=UTC)
+
+
+async def copy_visits(
+    connection: Any, batch: Iterable[Visit], seq: int, *, table: str = "visits"
+) -> None:
+    """COPY of the visits on an asyncpg connection whose transaction is open (its id: seq)."""
+    await connection.copy_records_to_table(
+        table, columns=COPY_COLUMNS, records=copy_records(batch, seq)
+    )
 
 
 def copy_records(batch: Iterable[Visit], seq: int) -> list[tuple[Any, ...]]:

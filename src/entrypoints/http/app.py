@@ -74,7 +74,7 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
             if invalidation is not None:
                 await invalidation.stop()
             await buffer.close()  # graceful stop: every buffered visit is written
-            await container.visit_engine().dispose()
+            await container.visit_writer().close()
             if embedded is not None:
                 await embedded.stop()
             await container.engine().dispose()
