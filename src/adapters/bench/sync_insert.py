@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from uuid import UUID
 
+from application.visit_buffer import UnitOfWorkVisitWriter
 from application.visits import VisitService
 from domain.visit import Sighting, Visit
 from ports.services import Clock, Metrics, UnitOfWorkFactory, UserAgentClassifier
@@ -40,7 +41,7 @@ class SynchronousInsertTracking:
         clock: Clock,
         metrics: Metrics,
     ) -> None:
-        self._uow = uow
+        self._write = UnitOfWorkVisitWriter(uow).write
         self._seal = seal
         self._handed = _Handed()
         self._service = VisitService(
@@ -52,7 +53,5 @@ class SynchronousInsertTracking:
         handed = self._handed.take()  # no await in between: this view's sighting only
         if handed:
             visits = await self._seal(handed)
-            async with self._uow() as uow:
-                await uow.visits.add_many(list(visits.values()))
-                await uow.commit()
+            await self._write(list(visits.values()))
         return visit_id

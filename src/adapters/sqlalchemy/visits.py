@@ -447,7 +447,7 @@ def copy_records(batch: Iterable[Visit], seq: int) -> list[tuple[Any, ...]]:
     protocol. The product id as the driver's own UUID, made once per product in the batch:
     for a ``uuid.UUID`` it calls the Python ``bytes`` property per value. The instant as
     microseconds since 2000, which the timestamptz codec of every PostgreSQL connection
-    sends as it is (``engine._timestamptz_by_integers``); a datetime would cost a conversion
+    sends as it is (``engine.use_integer_timestamps``); a datetime would cost a conversion
     per value.
     The visit id stays text: asyncpg parses it in C. ``seq``: the writing transaction's id.
     """
