@@ -7,13 +7,13 @@ swallows (logs and counts) every tracking error: tracking never fails the page.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol, cast
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 from uuid import UUID
 
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from entrypoints.http.client_ip import client_ip
 from entrypoints.settings import IPNetwork
@@ -50,54 +50,70 @@ class VisitTrackingMiddleware(ASGIMiddleware):
         self._proxies = trusted_proxies
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        async def send_tracked(message: Message) -> None:
+        # A plain function, not a coroutine: it hands back what the server's send returns
+        # for the app to await, so a page pays no frame of ours per message.
+        def send_tracked(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start" and message["status"] == 200:
-                visit_id: str | Awaitable[str | None] | None = None
-                try:  # no coroutine of its own for the page's share: it runs on every view
-                    seen = self._sighting(scope)
-                    if seen is not None:
-                        visit_id = self._visits().track_visit(*seen)
-                        if visit_id is not None and visit_id.__class__ is not str:
-                            visit_id = await cast(Awaitable[str | None], visit_id)
+                try:
+                    visit_id = self._track(scope)
                 except Exception as exc:
-                    # Never log the exception text: it could quote the IP or User-Agent.
-                    self._metrics().increment("tracking_failures")
-                    log.error("visit tracking failed: %s", type(exc).__name__)
+                    self._failed(exc)
+                    visit_id = None
                 if visit_id.__class__ is str:
-                    header = (b"x-visit-id", visit_id.encode())
-                    headers = message.get("headers")
-                    if headers.__class__ is list:  # Litestar makes a new list per response
-                        headers.append(header)  # type: ignore[union-attr]
-                    else:
-                        message["headers"] = [*(headers or ()), header]
-            await send(message)
+                    _add_header(message, visit_id)
+                elif visit_id is not None:
+                    return self._send_when_tracked(visit_id, message, send)  # type: ignore[arg-type]
+            return send(message)
 
         await next_app(scope, receive, send_tracked)
 
-    def _sighting(self, scope: Scope) -> tuple[str, str, UUID] | None:
-        """The client's address, User-Agent and the product, or None when there is no client
-        address to speak of."""
-        forwarded_for, user_agent = _headers(scope["headers"])
+    def _track(self, scope: Scope) -> str | Awaitable[str | None] | None:
+        """Hands the client's address, User-Agent and product to the visit service; None when
+        there is no client address to speak of (nothing is tracked then).
+
+        ASGI servers give header names lower-cased (uvicorn does; Litestar's and Starlette's
+        header lookups rely on it too), so names are compared as they are; a repeated field's
+        values are joined by commas."""
+        forwarded_for: bytes | None = None
+        user_agent = b""
+        seen_agent = False
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = user_agent + b"," + value if seen_agent else value
+                seen_agent = True
+            elif name == b"x-forwarded-for":
+                forwarded_for = value if forwarded_for is None else forwarded_for + b"," + value
         client = scope.get("client")
-        peer = client[0] if client else None
-        ip = client_ip(peer, forwarded_for, self._proxies)
+        ip = client[0] if client else None
+        if self._proxies and forwarded_for is not None:
+            ip = client_ip(ip, forwarded_for.decode("latin-1"), self._proxies)
         if ip is None:
             return None
-        product_id = cast(UUID, scope["path_params"]["product_id"])  # parsed by the route
-        return ip, user_agent, product_id
+        product_id: UUID = scope["path_params"]["product_id"]  # type: ignore[assignment] # parsed by the route as a UUID
+        return self._visits().track_visit(ip, user_agent.decode("latin-1"), product_id)
+
+    async def _send_when_tracked(
+        self, visit_id: Awaitable[str | None], message: HTTPResponseStartEvent, send: Send
+    ) -> None:
+        try:
+            tracked = await visit_id
+        except Exception as exc:
+            self._failed(exc)
+            tracked = None
+        if tracked is not None:
+            _add_header(message, tracked)
+        await send(message)
+
+    def _failed(self, exc: Exception) -> None:
+        # Never log the exception text: it could quote the IP or User-Agent.
+        self._metrics().increment("tracking_failures")
+        log.error("visit tracking failed: %s", type(exc).__name__)
 
 
-def _headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, str]:
-    """X-Forwarded-For (None when absent) and User-Agent ("" when absent), repeated fields
-    joined by commas. ASGI servers give header names lower-cased (uvicorn does; Litestar's
-    and Starlette's header lookups rely on it too), so names are compared as they are."""
-    forwarded_for: str | None = None
-    user_agent: str | None = None
-    for name, value in headers:
-        if name == b"user-agent":
-            text = value.decode("latin-1")
-            user_agent = text if user_agent is None else f"{user_agent},{text}"
-        elif name == b"x-forwarded-for":
-            text = value.decode("latin-1")
-            forwarded_for = text if forwarded_for is None else f"{forwarded_for},{text}"
-    return forwarded_for, user_agent or ""
+def _add_header(message: HTTPResponseStartEvent, visit_id: str) -> None:
+    header = (b"x-visit-id", visit_id.encode())
+    headers = message.get("headers")
+    if headers.__class__ is list:  # Litestar makes a new list per response
+        headers.append(header)  # type: ignore[union-attr]
+    else:
+        message["headers"] = [*(headers or ()), header]
