@@ -89,7 +89,8 @@ class VisitTrackingMiddleware(ASGIMiddleware):
             ip = client_ip(ip, forwarded_for.decode("latin-1"), self._proxies)
         if ip is None:
             return None
-        product_id: UUID = scope["path_params"]["product_id"]  # type: ignore[assignment] # parsed by the route as a UUID
+        # The route parses the id into a UUID; Litestar types path parameters as text.
+        product_id: UUID = scope["path_params"]["product_id"]  # type: ignore[assignment]
         return self._visits().track_visit(ip, user_agent.decode("latin-1"), product_id)
 
     async def _send_when_tracked(
