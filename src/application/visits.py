@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from socket import AF_INET, inet_pton
 from uuid import UUID
 
 from domain.errors import InvalidValue, VisitNotFound
@@ -52,14 +51,10 @@ class VisitSealer:
             if visitor_hash is None:
                 visitor_hash = keyed[day] = await self._hasher.keyed_for(day_of(at_us))
             try:
-                inet_pton(AF_INET, ip)  # normalise_ip's first case, inlined: IPv4 as it comes
-                address = ip
-            except OSError:
-                try:
-                    address = normalise_ip(ip)
-                except InvalidValue:
-                    unreadable += 1
-                    continue
+                address = normalise_ip(ip)
+            except InvalidValue:
+                unreadable += 1
+                continue
             visits[visit_id] = new_visit(
                 Visit,
                 (

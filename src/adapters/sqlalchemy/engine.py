@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,22 +61,6 @@ def _encode_timestamptz(value: datetime | int) -> tuple[int]:
     if value.__class__ is int:  # the visit writer's COPY records: already on the wire's scale
         return (value,)  # type: ignore[return-value]
     return ((value - PG_EPOCH) // _MICROSECOND,)  # type: ignore[operator]
-
-
-_INT8 = struct.Struct("!q")
-
-
-async def use_packed_timestamps(connection: Any) -> None:
-    """timestamptz in its binary form, packed from the integer by a C function: for a
-    connection that only sends the integers of COPY records (the visit writer's), it saves
-    a Python call per value over ``use_integer_timestamps``, which also takes datetimes."""
-    await connection.set_type_codec(
-        "timestamptz",
-        schema="pg_catalog",
-        format="binary",
-        encoder=_INT8.pack,
-        decoder=lambda data: PG_EPOCH + timedelta(microseconds=_INT8.unpack(data)[0]),
-    )
 
 
 def _timestamptz_by_integers(dbapi_connection: Any, _record: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from adapters.sqlalchemy.engine import use_packed_timestamps
+from adapters.sqlalchemy.engine import use_integer_timestamps
 from adapters.sqlalchemy.visits import COPY_COLUMNS, SELECT_TRANSACTION_ID, copy_visits
 from domain.visit import Visit
 
@@ -81,7 +81,7 @@ class CopyVisitWriter:
             self._dsn, timeout=self._connect_timeout_s, command_timeout=self._timeout_s
         )
         try:
-            await use_packed_timestamps(connection)
+            await use_integer_timestamps(connection)
         except BaseException:
             connection.terminate()
             raise

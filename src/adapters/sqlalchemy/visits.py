@@ -439,27 +439,19 @@ async def copy_visits(
     )
 
 
-# The driver's UUID of each product written lately, by the id's integer: a product's id is
-# converted once, not once per batch (bounded: cleared when it outgrows a catalogue).
-_DRIVER_UUIDS: dict[int, DriverUUID] = {}
-_DRIVER_UUIDS_MAX = 100_000
-
-
 def copy_records(batch: Iterable[Visit], seq: int) -> list[tuple[Any, ...]]:
     """COPY records in the form asyncpg's encoders take fastest (measured per visit, in
     instructions: 14.5k for the Visits as they are, 7.9k this way, the loop included).
 
     Plain tuples: asyncpg reads a tuple subclass's items through the generic sequence
-    protocol. The product id as the driver's own UUID, made once per product and kept for
-    the next batches: for a ``uuid.UUID`` it calls the Python ``bytes`` property per value.
-    The instant as microseconds since 2000, which the timestamptz codecs of this package's
-    connections send as it is (``engine.use_integer_timestamps``, and the visit writer's
-    ``engine.use_packed_timestamps``); a datetime would cost a conversion per value.
+    protocol. The product id as the driver's own UUID, made once per product in the batch:
+    for a ``uuid.UUID`` it calls the Python ``bytes`` property per value. The instant as
+    microseconds since 2000, which the timestamptz codec of every PostgreSQL connection
+    sends as it is (``engine.use_integer_timestamps``); a datetime would cost a conversion
+    per value.
     The visit id stays text: asyncpg parses it in C. ``seq``: the writing transaction's id.
     """
-    products = _DRIVER_UUIDS
-    if len(products) > _DRIVER_UUIDS_MAX:
-        products.clear()
+    products: dict[int, DriverUUID] = {}
     records: list[tuple[Any, ...]] = []
     append = records.append
     for visit_id, product_id, visitor_hash, at_us, browser, os, device, duration_ms in batch:
