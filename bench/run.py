@@ -333,13 +333,31 @@ def _figures(bursts: list[Burst]) -> dict[str, float]:
     return figures
 
 
+# Warm-up by work, not by time: every API process must have cached every product before
+# the measured bursts. Measured on a slow machine (session 7), after a 3 s warm-up the first
+# burst still carried cold product-cache misses: server-side p99 62 ms (max 305) against
+# 12.8 (max 24) in the next burst; a 10 s warm-up removed them. 20 requests per product
+# leave each of the two workers missing a given product with odds of about e^-10.
+WARM_UP_REQUESTS = 20 * PRODUCTS
+WARM_UP_MAX_S = 20
+
+
+def warm_up(port: int, ids_file: Path) -> None:
+    """Loads the server until it has answered WARM_UP_REQUESTS (3 s at least, 20 s at most):
+    caches, connection pools and the product cache of every worker."""
+    served = 0.0
+    started = time.monotonic()
+    while served < WARM_UP_REQUESTS and time.monotonic() - started < WARM_UP_MAX_S:
+        served += wrk(port, ids_file, 3)["rps"] * 3
+
+
 def measure(start: Any, ids_file: Path) -> dict[str, float]:
     """One wrk run after a warm-up. On a shared machine req/s moves with whatever else
     runs; CPU per request moves much less, and on a CPU-bound 2-core box it is what the
     throughput of a design comes down to."""
     process, port = start()
     try:
-        wrk(port, ids_file, 3)  # warm-up: caches, connection pools, JIT-free but page-cached
+        warm_up(port, ids_file)
         return _figures([_burst(process, port, ids_file, DURATION_S)])
     finally:
         stop(process)
@@ -354,7 +372,7 @@ def measure_pair(start_a: Any, start_b: Any, ids_file: Path) -> tuple[dict[str, 
     servers = [start_a(), start_b()]
     try:
         for _, port in servers:
-            wrk(port, ids_file, 3)
+            warm_up(port, ids_file)
         bursts: list[list[Burst]] = [[], []]
         for index in (0, 1, 1, 0):
             time.sleep(0.3)
