@@ -15,7 +15,10 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+POOL_SIZE = 10  # per API or worker process, and as many again in overflow
+
+
+def create_engine(url: str) -> AsyncEngine:
     """PostgreSQL: pooled, each connection tested before it is lent (requests cannot retry),
     and exchanging timestamptz as integers (``use_integer_timestamps``). The visit writer
     keeps a connection of its own (``visit_writer``)."""
@@ -31,7 +34,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         )
         return engine
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
     )
     event.listen(engine.sync_engine, "connect", _timestamptz_by_integers)
     return engine

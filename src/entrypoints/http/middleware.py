@@ -75,12 +75,10 @@ class VisitTrackingMiddleware(ASGIMiddleware):
         header lookups rely on it too), so names are compared as they are; a repeated field's
         values are joined by commas."""
         forwarded_for: bytes | None = None
-        user_agent = b""
-        seen_agent = False
+        user_agent: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"user-agent":
-                user_agent = user_agent + b"," + value if seen_agent else value
-                seen_agent = True
+                user_agent = value if user_agent is None else user_agent + b"," + value
             elif name == b"x-forwarded-for":
                 forwarded_for = value if forwarded_for is None else forwarded_for + b"," + value
         client = scope.get("client")
@@ -91,7 +89,8 @@ class VisitTrackingMiddleware(ASGIMiddleware):
             return None
         # The route parses the id into a UUID; Litestar types path parameters as text.
         product_id: UUID = scope["path_params"]["product_id"]  # type: ignore[assignment]
-        return self._visits().track_visit(ip, user_agent.decode("latin-1"), product_id)
+        agent = "" if user_agent is None else user_agent.decode("latin-1")
+        return self._visits().track_visit(ip, agent, product_id)
 
     async def _send_when_tracked(
         self, visit_id: Awaitable[str | None], message: HTTPResponseStartEvent, send: Send
