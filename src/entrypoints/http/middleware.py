@@ -42,14 +42,39 @@ class VisitTrackingMiddleware(ASGIMiddleware):
         enabled: bool = True,
     ) -> None:
         # Providers, not instances: container overrides in tests still take effect.
-        self.should_bypass_for_scope = lambda scope: (
-            not (enabled and scope["route_handler"].opt.get("track_visits"))
-        )
         self._visits = visits
         self._metrics = metrics
         self._proxies = trusted_proxies
+        self._enabled = enabled
+
+    def __call__(self, app: ASGIApp) -> ASGIApp:
+        """Wraps one route's app (Litestar builds the stack once per route handler).
+
+        In place of the base class's per-request checks (scope type, opt key, path pattern,
+        a bypass callback, then a keyword call of ``handle``, a coroutine of its own), one
+        look at the route's opt, and no frame of ours: the wrapper hands back the app's
+        coroutine. Only the product page's route carries ``track_visits``; with tracking
+        switched off (a benchmark's setting) there is no middleware at all."""
+        if not self._enabled:
+            return app
+        tracked_send = self._tracked_send
+
+        def middleware(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+            if scope["route_handler"].opt.get("track_visits"):
+                send = tracked_send(scope, send)
+            return app(scope, receive, send)
+
+        return middleware  # type: ignore[return-value]
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        """The base class's entry point (``__call__`` above does not go through it)."""
+        if scope["type"] == ScopeType.HTTP and scope["route_handler"].opt.get("track_visits"):
+            send = self._tracked_send(scope, send)
+        await next_app(scope, receive, send)
+
+    def _tracked_send(self, scope: Scope, send: Send) -> Send:
+        """``send`` for a tracked route: a 200's start records the visit and carries its id."""
+
         # A plain function, not a coroutine: it hands back what the server's send returns
         # for the app to await, so a page pays no frame of ours per message.
         def send_tracked(message: Message) -> Awaitable[None]:
@@ -65,7 +90,7 @@ class VisitTrackingMiddleware(ASGIMiddleware):
                     return self._send_when_tracked(visit_id, message, send)  # type: ignore[arg-type]
             return send(message)
 
-        await next_app(scope, receive, send_tracked)
+        return send_tracked  # type: ignore[return-value]
 
     def _track(self, scope: Scope) -> str | Awaitable[str | None] | None:
         """Hands the client's address, User-Agent and product to the visit service; None when
