@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test unit integration lint bench migrate clean
+.PHONY: run test unit integration lint bench bench-count migrate clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Footfall needs Python >= 3.11")'
@@ -32,6 +32,9 @@ lint: $(STAMP)  ## ruff, mypy (strict on src/) and the import-linter layer contr
 
 bench: $(STAMP)  ## side-by-side performance ratios (PostgreSQL and Redis on loopback)
 	$(BIN)/python bench/run.py
+
+bench-count: $(STAMP)  ## tracking's cost in instructions a request (callgrind; see bench/count.py)
+	$(BIN)/python bench/count.py
 
 migrate: $(STAMP)
 	$(BIN)/footfall migrate
