@@ -13,12 +13,14 @@ each on a database of its own) run side by side under ``valgrind --tool=callgrin
    with the benchmark's User-Agent, a wait for the last flush (every 5 s here, so a flush
    holds a few hundred visits as in the benchmark), counters dumped.
 
-The product cache's TTL is set long enough that no re-read falls in the window. Two runs of
-the same code have differed by up to 4.5k instructions a request (timers and flushes that
-fall in the window with a different batch size). Both servers start from this checkout;
+The product cache's TTL is set long enough that no re-read falls in the window. Runs of the
+same code differ by a few thousand instructions a request: flushes fall in the window with
+other batch sizes, and the timers' per-second work weighs more when valgrind runs slower (a
+tracked request: 437.6k with the two servers here, 442.8k-447.3k with four at once). Both
+servers start from this checkout;
 ``PYTHONPATH=<another checkout>/src`` runs that code instead, and a ``sitecustomize`` on
 PYTHONPATH can swap one part at a time (e.g. a tracker answering a constant id).
-About five minutes; valgrind is installed from Debian's packages when missing.
+About three minutes; valgrind is installed from Debian's packages when missing.
 """
 
 from __future__ import annotations
