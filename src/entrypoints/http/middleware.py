@@ -68,9 +68,7 @@ class VisitTrackingMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """The base class's entry point (``__call__`` above does not go through it)."""
-        if scope["type"] == ScopeType.HTTP and scope["route_handler"].opt.get("track_visits"):
-            send = self._tracked_send(scope, send)
-        await next_app(scope, receive, send)
+        await self(next_app)(scope, receive, send)
 
     def _tracked_send(self, scope: Scope, send: Send) -> Send:
         """``send`` for a tracked route: a 200's start records the visit and carries its id."""
