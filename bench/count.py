@@ -44,7 +44,7 @@ WARM_RANDOM = 2_000
 COUNTED = 3_000
 CONNECTIONS = 8
 FLUSH_INTERVAL_S = 5
-AGENT = (
+AGENT = (  # bench/product.lua's, which wrk sends
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0.0.0 Safari/537.36 FootfallBench/1.00"
 )

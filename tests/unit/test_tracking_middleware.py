@@ -1,5 +1,6 @@
 """The tracking middleware around a stand-in route app: which responses are tracked, the
-X-Visit-Id header, errors swallowed, and tracking switched off."""
+X-Visit-Id header, errors swallowed, tracking switched off, and what it reads from the
+request (the client's address through trusted proxies, the User-Agent)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from typing import Any
 
 from adapters.in_memory.services import InMemoryMetrics
 from entrypoints.http.middleware import VisitTrackingMiddleware
+from tests.unit.test_client_ip import PROXIES
 
 
 class _Tracker:
     def __init__(self, answer: Any = "visit-1") -> None:
         self.answer = answer
         self.calls = 0
+        self.seen: list[tuple[str, str, object]] = []
 
     def track_visit(self, ip: str, user_agent: str, product_id: object) -> Any:
         self.calls += 1
+        self.seen.append((ip, user_agent, product_id))
         if isinstance(self.answer, Exception):
             raise self.answer
         return self.answer
@@ -115,3 +119,28 @@ def test_the_base_class_entry_point_tracks_alike() -> None:
     assert (b"x-visit-id", b"visit-1") in start["headers"]
     start, _ = _serve(through_handle, _scope(track=False))
     assert start["headers"] == [] and tracker.calls == 1
+
+
+def _tracked(
+    headers: list[tuple[bytes, bytes]], proxies: tuple[Any, ...] = PROXIES
+) -> tuple[Any, ...]:
+    tracker = _Tracker(answer="visit")
+    middleware = VisitTrackingMiddleware(lambda: tracker, lambda: None, proxies)  # type: ignore[arg-type, return-value]
+    scope = {"headers": headers, "client": ("10.0.0.1", 5000), "path_params": {"product_id": 7}}
+    assert middleware._track(scope) == "visit"  # type: ignore[arg-type]
+    return tracker.seen[0]
+
+
+def test_the_middleware_reads_both_headers_and_joins_repeated_fields() -> None:
+    headers = [
+        (b"host", b"shop.example"),
+        (b"x-forwarded-for", b"203.0.113.50, 198.51.100.1"),
+        (b"user-agent", b"Mozilla/5.0"),
+        (b"x-forwarded-for", b"10.0.0.2, 10.0.0.3"),
+        (b"user-agent", b"(again)"),
+    ]
+    # the proxies' hops joined in order: the first untrusted one from the right is the client
+    assert _tracked(headers) == ("198.51.100.1", "Mozilla/5.0,(again)", 7)
+    assert _tracked([(b"host", b"shop.example")]) == ("10.0.0.1", "", 7)
+    # without trusted proxies, X-Forwarded-For is not read at all
+    assert _tracked(headers, ())[0] == "10.0.0.1"

@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 from uuid import UUID
 
-from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
@@ -31,8 +30,6 @@ class VisitTracker(Protocol):
 
 
 class VisitTrackingMiddleware(ASGIMiddleware):
-    scopes = (ScopeType.HTTP,)
-
     def __init__(
         self,
         visits: Callable[[], VisitTracker],
