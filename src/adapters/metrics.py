@@ -16,6 +16,7 @@ COUNTERS = {
     "notifications_failed": "Notifications that failed permanently",
     "outbox_relay_failures": "Outbox relay passes that found the broker unavailable",
     "aggregation_enqueue_failures": "Aggregation triggers that found the broker unavailable",
+    "database_unavailable": "Requests answered 503 because the database could not be reached",
 }
 HISTOGRAMS = {
     "aggregation_seconds": "Duration of an update_analytics run",

@@ -155,7 +155,15 @@ class NotificationRepository(Protocol):
     async def sent_message_ids(self, notification_id: UUID) -> list[str]: ...
 
 
+class StoreUnavailable(Exception):
+    """The store could not be reached or lost the connection (refused, out of connections,
+    timed out, cut mid-transaction): nothing the request did is wrong, so it may be retried.
+    A write cut during its commit may or may not have been applied."""
+
+
 class UnitOfWork(Protocol):
+    """Raises StoreUnavailable when the store cannot be reached or drops the connection."""
+
     products: ProductRepository
     visits: VisitRepository
     analytics: AnalyticsRepository

@@ -12,10 +12,12 @@ from uuid import uuid4
 
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
 
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 from tests.helpers import ADMIN, BOT_UA, BROWSER_UA, make_settings
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -338,3 +340,43 @@ async def test_no_raw_ip_or_user_agent_reaches_the_database_or_the_logs(
     for secret in secrets_seen:
         assert secret.encode() not in blob, secret
         assert secret not in logs, secret
+
+
+async def test_a_database_that_cannot_be_reached_answers_503_and_cached_pages_still_serve(
+    fresh_postgres: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = make_url(fresh_postgres)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxy.start()
+    through_proxy = url.set(port=proxy.port).render_as_string(hide_password=False)
+    container = build_container(make_settings(tmp_path, FOOTFALL_DATABASE_URL=through_proxy))
+    app = create_app(container, embedded_runtime=False)
+    try:
+        async with AsyncTestClient(PeerAddress(app)) as client:  # type: ignore[arg-type]
+            product = await create_product(client)
+            page = f"/api/products/{product['id']}"
+            assert (await client.get(page)).status_code == 200  # now cached
+            proxy.stop()  # PostgreSQL goes away: refused, open connections cut
+            caplog.clear()
+            with caplog.at_level(logging.WARNING):
+                cached = await client.get(page, headers={"User-Agent": BROWSER_UA})
+                assert cached.status_code == 200 and cached.headers["x-visit-id"]
+                for request in (
+                    client.get(f"/api/products/{uuid4()}"),  # not cached: needs the database
+                    client.post("/api/admin/products", json={**LAMP, "sku": "X"}, headers=ADMIN),
+                    client.get("/api/products"),
+                ):
+                    response = await request
+                    assert response.status_code == 503, response.text
+                    assert response.json()["detail"] == "database unavailable, retry later"
+                    assert response.headers["retry-after"] == "1"
+            unavailable = [r for r in caplog.records if "database unavailable" in r.getMessage()]
+            assert len(unavailable) == 3 and not any(r.exc_info for r in unavailable)
+            assert not [r for r in caplog.records if "unhandled error" in r.getMessage()]
+            metrics = (await client.get("/metrics")).text
+            assert "footfall_database_unavailable_total 3.0" in metrics
+            proxy.start()  # back: the pool's pre-ping replaces the dead connections
+            assert (await client.get(f"/api/products/{uuid4()}")).status_code == 404
+            assert (await client.get("/api/products")).status_code == 200
+    finally:
+        proxy.stop()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from types import TracebackType
+
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sqlalchemy.analytics import SqlAnalyticsRepository
@@ -11,6 +15,16 @@ from adapters.sqlalchemy.notifications import (
 )
 from adapters.sqlalchemy.products import SqlProductRepository
 from adapters.sqlalchemy.visits import SqlVisitRepository
+from ports.repositories import StoreUnavailable
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A statement failed because of the connection, not the statement: the connection was
+    invalidated (cut, server gone) or the driver reports an operational failure (SQLite's
+    'database is locked', PostgreSQL shutting down)."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 class SqlAlchemyUnitOfWork:
@@ -20,8 +34,18 @@ class SqlAlchemyUnitOfWork:
         self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> SqlAlchemyUnitOfWork:
-        connection = await self._engine.connect()
-        await connection.begin()
+        # Whatever fails before the first statement is the store's doing: refused, unknown
+        # database, too many clients, the pool's checkout timeout.
+        try:
+            connection = await self._engine.connect()
+        except Exception as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        try:
+            await connection.begin()
+        except Exception as exc:
+            with contextlib.suppress(Exception):  # the failure that matters is begin's
+                await connection.close()
+            raise StoreUnavailable(type(exc).__name__) from exc
         self._connection = connection
         self.products = SqlProductRepository(connection)
         self.visits = SqlVisitRepository(connection, visitor_keys=self._visitor_keys)
@@ -30,14 +54,27 @@ class SqlAlchemyUnitOfWork:
         self.notifications = SqlNotificationRepository(connection)
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._connection is not None
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        assert connection is not None
         try:
-            if self._connection.in_transaction():
-                await self._connection.rollback()
+            if connection.in_transaction():
+                await connection.rollback()
+        except Exception as failure:
+            if exc is None:  # nothing failed before: this failure is the news
+                if _connection_lost(failure):
+                    raise StoreUnavailable(type(failure).__name__) from failure
+                raise
+            # else the original error is what the caller must see
         finally:
-            await self._connection.close()
-            self._connection = None
+            await connection.close()
+        if exc is not None and _connection_lost(exc):
+            raise StoreUnavailable(type(exc).__name__) from exc
 
     async def commit(self) -> None:
         assert self._connection is not None

@@ -25,7 +25,7 @@ from entrypoints.http.admin import (
     AdminProductController,
     bearer_guard,
 )
-from entrypoints.http.errors import HANDLERS
+from entrypoints.http.errors import exception_handlers
 from entrypoints.http.middleware import VisitTrackingMiddleware
 from entrypoints.http.public import ProductController, SubscriptionController, VisitController
 
@@ -139,7 +139,7 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
             "relay": Provide(lambda: background, sync_to_thread=False),
         },
         middleware=[tracking],
-        exception_handlers=HANDLERS,
+        exception_handlers=exception_handlers(container.metrics),
         logging_config=None,  # entrypoints.logs configures logging; Litestar must not
         request_max_body_size=MAX_BODY_BYTES,
         # Product pages live on other origins: they read X-Visit-Id and send beacons.

@@ -1,8 +1,10 @@
-"""One table from exceptions to HTTP status; bad input is never a 500."""
+"""One table from exceptions to HTTP status; bad input is never a 500, and a database that
+cannot be reached is a 503 the client may retry, not an internal error."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response
@@ -13,9 +15,12 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
 
 from domain.errors import Conflict, DomainError, InvalidValue, NotFound
+from ports.repositories import StoreUnavailable
+from ports.services import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +68,34 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
     return _body(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error")
 
 
-HANDLERS: dict[Any, Any] = {
-    DomainError: domain_error,
-    ValidationException: validation_error,
-    HTTPException: http_error,
-    Exception: unexpected_error,
-}
+# Seconds a client is asked to wait before retrying a request the database could not serve.
+RETRY_AFTER_S = 1
+
+
+def store_unavailable_handler(
+    metrics: Callable[[], Metrics],
+) -> Callable[[Request[Any, Any, Any], StoreUnavailable], Response[dict[str, Any]]]:
+    def store_unavailable(
+        request: Request[Any, Any, Any], exc: StoreUnavailable
+    ) -> Response[dict[str, Any]]:
+        # One line, no traceback: during an outage every request that needs the database
+        # ends here, and the cause's type is what an operator needs.
+        metrics().increment("database_unavailable")
+        log.warning(
+            "database unavailable on %s %s: %s", request.method, request.url.path, exc
+        )
+        response = _body(HTTP_503_SERVICE_UNAVAILABLE, "database unavailable, retry later")
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
+    return store_unavailable
+
+
+def exception_handlers(metrics: Callable[[], Metrics]) -> dict[Any, Any]:
+    return {
+        DomainError: domain_error,
+        ValidationException: validation_error,
+        HTTPException: http_error,
+        StoreUnavailable: store_unavailable_handler(metrics),
+        Exception: unexpected_error,
+    }

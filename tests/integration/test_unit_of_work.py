@@ -1,0 +1,54 @@
+"""The SQLAlchemy unit of work tells a store it cannot reach from a statement that failed."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
+
+from adapters.sqlalchemy.engine import create_engine
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from ports.repositories import StoreUnavailable
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_connection_cut_mid_transaction_is_store_unavailable(fresh_postgres: str) -> None:
+    engine = create_engine(fresh_postgres)
+    admin = await asyncpg.connect(fresh_postgres.replace("+asyncpg", ""))
+    try:
+        with pytest.raises(StoreUnavailable):
+            async with SqlAlchemyUnitOfWork(engine) as uow:
+                await admin.execute(  # the unit of work's is the only other connection
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                await uow.products.get(uuid4())
+        async with SqlAlchemyUnitOfWork(engine) as uow:  # the pool has let the dead one go
+            assert await uow.products.get(uuid4()) is None
+    finally:
+        await admin.close()
+        await engine.dispose()
+
+
+async def test_an_unreachable_server_is_store_unavailable() -> None:
+    engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/footfall")
+    try:
+        with pytest.raises(StoreUnavailable, match="ConnectionRefusedError"):
+            async with SqlAlchemyUnitOfWork(engine):
+                pass
+    finally:
+        await engine.dispose()
+
+
+async def test_a_failed_statement_is_not_mistaken_for_an_outage(fresh_postgres: str) -> None:
+    engine = create_engine(fresh_postgres)
+    try:
+        with pytest.raises(ProgrammingError):  # the statement's own error, as it was
+            async with SqlAlchemyUnitOfWork(engine) as uow:
+                await uow._connection.execute(text("SELECT no_such_column FROM products"))
+    finally:
+        await engine.dispose()
