@@ -6,6 +6,8 @@ import contextlib
 import socket
 import threading
 
+from sqlalchemy.engine import make_url
+
 
 class TcpProxy:
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
@@ -67,3 +69,11 @@ class TcpProxy:
         finally:
             with contextlib.suppress(OSError):
                 target.shutdown(socket.SHUT_WR)
+
+
+def proxied_database(database_url: str) -> tuple[TcpProxy, str]:
+    """A started proxy in front of the database, and the database's URL through it."""
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxy.start()
+    return proxy, url.set(port=proxy.port).render_as_string(hide_password=False)

@@ -12,12 +12,11 @@ from uuid import uuid4
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy.engine import make_url
 
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 from tests.helpers import ADMIN, BOT_UA, BROWSER_UA, make_settings
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import proxied_database
 
 pytestmark = pytest.mark.integration
 
@@ -345,10 +344,7 @@ async def test_no_raw_ip_or_user_agent_reaches_the_database_or_the_logs(
 async def test_a_database_that_cannot_be_reached_answers_503_and_cached_pages_still_serve(
     fresh_postgres: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    url = make_url(fresh_postgres)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    proxy.start()
-    through_proxy = url.set(port=proxy.port).render_as_string(hide_password=False)
+    proxy, through_proxy = proxied_database(fresh_postgres)
     container = build_container(make_settings(tmp_path, FOOTFALL_DATABASE_URL=through_proxy))
     app = create_app(container, embedded_runtime=False)
     try:

@@ -12,14 +12,13 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from adapters.sqlalchemy.tables import visits as table
 from adapters.sqlalchemy.visit_writer import CopyVisitWriter
 from domain.visit import Visit, micros
 from entrypoints.container import build_container
 from tests.helpers import BROWSER_UA, make_settings
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import proxied_database
 
 pytestmark = pytest.mark.integration
 
@@ -27,10 +26,7 @@ pytestmark = pytest.mark.integration
 async def test_a_dropped_writer_connection_fails_one_flush_and_loses_nothing(
     fresh_postgres: str, tmp_path: Path
 ) -> None:
-    url = make_url(fresh_postgres)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    proxy.start()
-    through_proxy = url.set(port=proxy.port).render_as_string(hide_password=False)
+    proxy, through_proxy = proxied_database(fresh_postgres)
     container = build_container(make_settings(tmp_path, FOOTFALL_DATABASE_URL=through_proxy))
     service, buffer, product = container.visit_service(), container.visit_buffer(), uuid4()
     assert isinstance(container.visit_writer(), CopyVisitWriter)  # not the request pool
