@@ -736,14 +736,19 @@ async def forget_redis_keys() -> None:
         await client.aclose()
 
 
+def tracked_ratios(rounds: dict[str, list[dict[str, float]]]) -> list[float]:
+    """Tracked / untracked req/s, round by round (the two ran in turns within each round)."""
+    return [
+        t["rps"] / u["rps"] for t, u in zip(rounds["tracked"], rounds["untracked"], strict=True)
+    ]
+
+
 def report() -> None:
     http, sig = RESULTS["http"], RESULTS["sigterm"]
     ing, agg = RESULTS["ingestion"], RESULTS["aggregation"]
     tracked = http["tracked"]
     rounds = RESULTS["http_rounds"]
-    per_round = [
-        t["rps"] / u["rps"] for t, u in zip(rounds["tracked"], rounds["untracked"], strict=True)
-    ]
+    per_round = tracked_ratios(rounds)
     # Tracked and untracked are measured in turns within each round: their ratio is taken
     # round by round, then the median (a ratio of medians would pair different rounds).
     overhead = statistics.median(per_round)
@@ -753,10 +758,7 @@ def report() -> None:
         u["cpu_us"] / t["cpu_us"]
         for t, u in zip(rounds["tracked"], rounds["untracked"], strict=True)
     )
-    uncached = RESULTS["http_uncached_rounds"]
-    uncached_per_round = [
-        t["rps"] / u["rps"] for t, u in zip(uncached["tracked"], uncached["untracked"], strict=True)
-    ]
+    uncached_per_round = tracked_ratios(RESULTS["http_uncached_rounds"])
     vs_sync = tracked["rps"] / http["synchronous_insert"]["rps"]
     vs_hello = tracked["rps"] / http["hello_world"]["rps"]
     # each run's sides one after the other: their ratio per run, then the median
