@@ -31,7 +31,11 @@ def parse_price(value: object) -> Decimal:
     exponent = price.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -4:
         raise InvalidValue("price", "must have at most 4 decimal places")
-    return price
+    # Always plain notation, as given otherwise: "1e3" becomes "1000" (not "1E+3"), "-0" "0",
+    # "19.90" stays "19.90".
+    if isinstance(exponent, int) and exponent > 0:
+        price = price.quantize(Decimal(1))
+    return price.copy_abs()
 
 
 def parse_currency(value: str) -> str:

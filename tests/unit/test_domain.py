@@ -96,6 +96,13 @@ def test_price_keeps_the_scale_it_was_given() -> None:
     assert str(draft(price="19.90").price) == "19.90"
 
 
+@pytest.mark.parametrize(
+    ("given", "kept"), [("1e3", "1000"), ("1.5E+2", "150"), ("1E-3", "0.001"), ("-0", "0")]
+)
+def test_price_is_kept_in_plain_notation(given: str, kept: str) -> None:
+    assert str(draft(price=given).price) == kept
+
+
 def test_applying_changes_reports_only_what_changed() -> None:
     product = Product.new(draft(), NOW)
     later = datetime(2026, 3, 2, tzinfo=UTC)
