@@ -77,6 +77,11 @@ async def test_product_lifecycle(app_client) -> None:  # type: ignore[no-untyped
     )
     assert patched.status_code == 200 and patched.json()["price"] == "21.50"
     assert (await client.get(f"/api/products/{product['id']}")).json()["price"] == "21.50"
+    exponent = await client.patch(
+        f"/api/admin/products/{product['id']}", json={"price": "2E+1"}, headers=ADMIN
+    )
+    assert exponent.json()["price"] == "20"  # a decimal string in plain notation, stored so
+    assert (await client.get(f"/api/products/{product['id']}")).json()["price"] == "20"
     deleted = await client.delete(f"/api/admin/products/{product['id']}", headers=ADMIN)
     assert deleted.status_code == 204
     assert (await client.get(f"/api/products/{product['id']}")).status_code == 404
