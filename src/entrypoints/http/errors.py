@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import ParameterKwarg
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
@@ -49,11 +50,38 @@ def domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[s
 
 
 def validation_error(
-    _: Request[Any, Any, Any], exc: ValidationException
+    request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[dict[str, Any]]:
-    """Well-formed input that breaks a rule: 422 naming the field. (Malformed JSON never
-    gets here: Litestar raises a 400 client error for it, answered by http_error.)"""
-    return _body(HTTP_422_UNPROCESSABLE_ENTITY, exc.detail, exc.extra or None)
+    """Well-formed input that breaks a rule: 422 naming the field as the client sent it.
+    (Malformed JSON never gets here: Litestar raises a 400 client error for it, answered by
+    http_error.)"""
+    extra = exc.extra
+    if isinstance(extra, list):
+        extra = _as_sent(request, extra)
+    return _body(HTTP_422_UNPROCESSABLE_ENTITY, exc.detail, extra or None)
+
+
+def _as_sent(request: Request[Any, Any, Any], errors: list[Any]) -> list[Any]:
+    """Litestar names a parameter's error by the handler's argument (``start``), not by the
+    name it has on the wire (``?from=``); this puts the wire's name back."""
+    handler = request.scope.get("route_handler")
+    if handler is None:
+        return errors
+    aliases: dict[str, str] = {}
+    for name, field in handler.parsed_fn_signature.parameters.items():
+        kwarg = field.kwarg_definition
+        if isinstance(kwarg, ParameterKwarg):
+            alias = kwarg.name or kwarg.query or kwarg.header or kwarg.cookie
+            if alias and alias != name:
+                aliases[name] = alias
+    if not aliases:
+        return errors
+    return [
+        {**error, "key": aliases[error["key"]]}
+        if isinstance(error, dict) and error.get("source") != "body" and error.get("key") in aliases
+        else error
+        for error in errors
+    ]
 
 
 def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
