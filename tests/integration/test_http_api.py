@@ -304,6 +304,33 @@ async def test_operations_endpoints(app_client) -> None:  # type: ignore[no-unty
         for p in schema["paths"]["/api/admin/products/{product_id}/analytics"]["get"]["parameters"]
     }
     assert {"from", "to"} <= analytics_params
+    # The statuses api.md gives each route are in the document, each error with its body.
+    for (method, path), statuses in CONTRACT_STATUSES.items():
+        responses = schema["paths"][path][method]["responses"]
+        assert statuses <= set(responses), (method, path, statuses - set(responses))
+        for status in statuses - {"200", "201", "202", "204", "400"}:
+            body = responses[status]["content"]["application/json"]["schema"]
+            assert body == {"$ref": "#/components/schemas/ErrorOut"}, (method, path, status)
+    product_ok = schema["paths"]["/api/products/{product_id}"]["get"]["responses"]["200"]
+    assert "X-Visit-Id" in product_ok["headers"]
+
+
+ANALYTICS = "/api/admin/products/{product_id}/analytics"
+CONTRACT_STATUSES = {
+    ("get", "/api/products"): {"200", "422"},
+    ("get", "/api/products/{product_id}"): {"200", "404"},
+    ("post", "/api/visits/{visit_id}/engagement"): {"204", "400", "404", "413", "422"},
+    ("post", "/api/products/{product_id}/subscriptions"): {"202", "400", "404", "413", "422"},
+    ("delete", "/api/subscriptions/{token}"): {"204", "404"},
+    ("post", "/api/admin/products"): {"201", "400", "401", "409", "413", "422"},
+    ("patch", "/api/admin/products/{product_id}"): {"200", "400", "401", "404", "409", "422"},
+    ("delete", "/api/admin/products/{product_id}"): {"204", "401", "404"},
+    ("get", ANALYTICS): {"200", "401", "404", "422"},
+    ("get", "/api/admin/analytics/popular"): {"200", "401", "422"},
+    ("post", "/api/admin/analytics/refresh"): {"202", "401", "503"},
+    ("get", "/api/admin/notifications"): {"200", "401", "422"},
+    ("get", "/health/ready"): {"200", "503"},
+}
 
 
 async def test_no_raw_ip_or_user_agent_reaches_the_database_or_the_logs(

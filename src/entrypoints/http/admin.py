@@ -22,6 +22,7 @@ from application.triggers import AggregationTrigger
 from domain.notification import NotificationStatus
 from domain.product import ProductDraft
 from entrypoints.background import Background
+from entrypoints.http.errors import documented
 from entrypoints.http.schemas import (
     AnalyticsOut,
     NotificationOut,
@@ -52,7 +53,7 @@ class AdminProductController(Controller):
     path = "/api/admin/products"
     tags = ["admin"]
 
-    @post("/", summary="Create a product")
+    @post("/", summary="Create a product", responses=documented(400, 401, 409, 413, 422, 503))
     async def create(
         self, data: JSONBody[ProductCreate], products: NamedDependency[ProductService]
     ) -> ProductOut:
@@ -66,7 +67,9 @@ class AdminProductController(Controller):
         return ProductOut.of(await products.create(draft))
 
     @patch(
-        "/{product_id:uuid}", summary="Update a product; subscribers are e-mailed asynchronously"
+        "/{product_id:uuid}",
+        summary="Update a product; subscribers are e-mailed asynchronously",
+        responses=documented(400, 401, 404, 409, 413, 422, 503),
     )
     async def update(
         self,
@@ -81,13 +84,22 @@ class AdminProductController(Controller):
             relay.relay_soon()
         return ProductOut.of(product)
 
-    @delete("/{product_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Delete a product")
+    @delete(
+        "/{product_id:uuid}",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete a product",
+        responses=documented(401, 404, 503),
+    )
     async def remove(
         self, product_id: FromPath[UUID], products: NamedDependency[ProductService]
     ) -> None:
         await products.delete(product_id)
 
-    @get("/{product_id:uuid}/analytics", summary="A product's analytics over a date range")
+    @get(
+        "/{product_id:uuid}/analytics",
+        summary="A product's analytics over a date range",
+        responses=documented(401, 404, 422, 503),
+    )
     async def analytics(
         self,
         product_id: FromPath[UUID],
@@ -102,7 +114,11 @@ class AdminAnalyticsController(Controller):
     path = "/api/admin/analytics"
     tags = ["admin"]
 
-    @get("/popular", summary="Most visited products over the last days")
+    @get(
+        "/popular",
+        summary="Most visited products over the last days",
+        responses=documented(401, 422, 503),
+    )
     async def popular(
         self,
         analytics: NamedDependency[AnalyticsService],
@@ -111,7 +127,12 @@ class AdminAnalyticsController(Controller):
     ) -> list[PopularOut]:
         return [PopularOut.of(p) for p in await analytics.popular(days, limit)]
 
-    @post("/refresh", status_code=HTTP_202_ACCEPTED, summary="Enqueue an aggregation run now")
+    @post(
+        "/refresh",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Enqueue an aggregation run now",
+        responses=documented(401, 503, e503="The job broker cannot be reached; try again later"),
+    )
     async def refresh(self, trigger: NamedDependency[AggregationTrigger]) -> dict[str, bool]:
         try:
             enqueued = await trigger.request_now()
@@ -127,7 +148,11 @@ class AdminNotificationController(Controller):
     path = "/api/admin/notifications"
     tags = ["admin"]
 
-    @get("/", summary="Update e-mails and their delivery status")
+    @get(
+        "/",
+        summary="Update e-mails and their delivery status",
+        responses=documented(401, 422, 503),
+    )
     async def list_notifications(
         self,
         notifications: NamedDependency[NotificationService],

@@ -25,7 +25,7 @@ from entrypoints.http.admin import (
     AdminProductController,
     bearer_guard,
 )
-from entrypoints.http.errors import exception_handlers
+from entrypoints.http.errors import documented, exception_handlers
 from entrypoints.http.middleware import VisitTrackingMiddleware
 from entrypoints.http.public import ProductController, SubscriptionController, VisitController
 
@@ -83,7 +83,13 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/health/ready", tags=["operations"])
+    @get(
+        "/health/ready",
+        tags=["operations"],
+        responses=documented(
+            503, e503="The database or the broker does not answer: detail names it"
+        ),
+    )
     async def ready() -> Response[dict[str, Any]]:
         database, broker = await asyncio.gather(
             container.database_ready(), asyncio.to_thread(container.broker_ready)

@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.params import ParameterKwarg
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
@@ -20,6 +21,7 @@ from litestar.status_codes import (
 )
 
 from domain.errors import Conflict, DomainError, InvalidValue, NotFound
+from entrypoints.http.schemas import ErrorOut
 from ports.repositories import StoreUnavailable
 from ports.services import Metrics
 
@@ -30,6 +32,32 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Conflict: HTTP_409_CONFLICT,
     InvalidValue: HTTP_422_UNPROCESSABLE_ENTITY,
 }
+
+
+# What each error status means on this API, for the OpenAPI document (api.md's conventions).
+ERROR_MEANINGS: dict[int, str] = {
+    400: "Malformed JSON",
+    401: "Missing or wrong bearer token",
+    404: "Unknown id",
+    409: "Conflicts with an existing resource (a duplicate sku)",
+    413: "Request body over 1 MiB",
+    422: "Valid JSON or parameters that break a rule; extra names each field at fault",
+    503: "The database (or, where named, the job broker) cannot be reached; retry after "
+    "Retry-After seconds",
+}
+
+
+def documented(*statuses: int, **meanings: str) -> dict[int, ResponseSpec]:
+    """The error answers a route can give, for its ``responses=``: the body is ErrorOut;
+    ``meanings`` (``e503="..."``) words one status for that route."""
+    return {
+        status: ResponseSpec(
+            data_container=ErrorOut,
+            description=meanings.get(f"e{status}", ERROR_MEANINGS[status]),
+            generate_examples=False,
+        )
+        for status in statuses
+    }
 
 
 def _body(status: int, detail: str, extra: Any = None) -> Response[dict[str, Any]]:
@@ -109,9 +137,7 @@ def store_unavailable_handler(
         # One line, no traceback: during an outage every request that needs the database
         # ends here, and the cause's type is what an operator needs.
         metrics().increment("database_unavailable")
-        log.warning(
-            "database unavailable on %s %s: %s", request.method, request.url.path, exc
-        )
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         response = _body(HTTP_503_SERVICE_UNAVAILABLE, "database unavailable, retry later")
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response

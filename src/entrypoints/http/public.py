@@ -7,6 +7,7 @@ from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
 from litestar import Controller, MediaType, delete, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
@@ -15,14 +16,17 @@ from application.notifications import SubscriptionService
 from application.products import ProductService
 from application.visits import VisitService
 from domain.errors import InvalidValue
+from entrypoints.http.errors import documented
 from entrypoints.http.schemas import Engagement, ProductList, ProductOut, SubscriptionCreate
+
+VISIT_ID_EXAMPLE = "01a2119f-4034-7d6d-8c42-b4616a15d0ce"
 
 
 class ProductController(Controller):
     path = "/api/products"
     tags = ["products"]
 
-    @get("/", summary="List products (not tracked)")
+    @get("/", summary="List products (not tracked)", responses=documented(422, 503))
     async def list_products(
         self,
         products: NamedDependency[ProductService],
@@ -35,7 +39,17 @@ class ProductController(Controller):
         "/{product_id:uuid}",
         summary="Get a product; a 200 to a non-bot client records one visit",
         opt={"track_visits": True},
-        response_headers=[],
+        response_headers=[
+            ResponseHeader(
+                name="X-Visit-Id",
+                description="The recorded visit's id (a UUID), for the engagement beacon; "
+                "absent when nothing was recorded (a bot)",
+                documentation_only=True,  # the tracking middleware sets it
+                value=VISIT_ID_EXAMPLE,  # documentation only: gives the header its schema
+                example=VISIT_ID_EXAMPLE,
+            )
+        ],
+        responses=documented(404, 503),
     )
     async def get_product(
         self, product_id: FromPath[UUID], products: NamedDependency[ProductService]
@@ -46,6 +60,7 @@ class ProductController(Controller):
         "/{product_id:uuid}/subscriptions",
         status_code=HTTP_202_ACCEPTED,
         summary="Subscribe an address to this product's update e-mails",
+        responses=documented(400, 404, 413, 422, 503),
     )
     async def subscribe(
         self,
@@ -71,6 +86,7 @@ class VisitController(Controller):
         "/{visit_id:uuid}/engagement",
         status_code=HTTP_204_NO_CONTENT,
         summary="Report how long the page was in view (navigator.sendBeacon)",
+        responses=documented(400, 404, 413, 422, 503),
     )
     async def engagement(
         self,
@@ -112,13 +128,18 @@ class SubscriptionController(Controller):
         "/{token:str}",
         status_code=HTTP_204_NO_CONTENT,
         summary="One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)",
+        responses=documented(404, 503),
     )
     async def one_click_unsubscribe(
         self, token: FromPath[str], subscriptions: NamedDependency[SubscriptionService]
     ) -> None:
         await subscriptions.unsubscribe(token)
 
-    @delete("/{token:str}", summary="Unsubscribe (the link carried in every e-mail)")
+    @delete(
+        "/{token:str}",
+        summary="Unsubscribe (the link carried in every e-mail)",
+        responses=documented(404, 503),
+    )
     async def unsubscribe(
         self, token: FromPath[str], subscriptions: NamedDependency[SubscriptionService]
     ) -> None:

@@ -27,6 +27,20 @@ class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
 
 
+class ErrorItem(msgspec.Struct, omit_defaults=True):
+    key: str
+    message: str
+    source: str | None = None  # "body", "query", "path" where the framework knows it
+
+
+class ErrorOut(msgspec.Struct, omit_defaults=True):
+    """Every error's body (Litestar's standard one); ``extra`` names the fields at fault."""
+
+    status_code: int
+    detail: str
+    extra: list[ErrorItem] | None = None
+
+
 class ProductCreate(Request, kw_only=True):
     sku: Sku
     name: Name
