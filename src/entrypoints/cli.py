@@ -11,6 +11,13 @@ import time
 
 from entrypoints.container import build_container
 from entrypoints.logs import configure_logging
+from entrypoints.metrics import (
+    SCHEDULER_METRICS_PORT,
+    WORKER_METRICS_PORT,
+    end_multiprocess_mode,
+    serve_metrics,
+    start_multiprocess_mode,
+)
 from entrypoints.settings import Settings, SettingsError, load
 
 log = logging.getLogger("footfall")
@@ -48,18 +55,23 @@ def serve(_: argparse.Namespace) -> None:
             + ("" if settings.sendgrid_api_key else "; e-mails are written to the log")
         )
     sys.stdout.flush()
-    uvicorn.run(
-        "entrypoints.http.asgi:app",
-        host=settings.host,
-        port=settings.port,
-        workers=settings.web_concurrency,
-        # Raw client IPs must not reach logs, and X-Forwarded-For is ours to judge.
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-    )
+    # Several server processes: /metrics sums them all (see entrypoints.metrics).
+    made = start_multiprocess_mode() if settings.web_concurrency > 1 else None
+    try:
+        uvicorn.run(
+            "entrypoints.http.asgi:app",
+            host=settings.host,
+            port=settings.port,
+            workers=settings.web_concurrency,
+            # Raw client IPs must not reach logs, and X-Forwarded-For is ours to judge.
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            log_config=None,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        end_multiprocess_mode(made)
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -68,25 +80,35 @@ def worker(args: argparse.Namespace) -> None:
         sys.exit(
             "footfall worker needs FOOTFALL_BROKER_URL (without one, `footfall serve` runs it)"
         )
-    os.execvp(  # noqa: S606 - replaces this process with the Dramatiq CLI
+    command = [
         sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "dramatiq",
-            "entrypoints.worker.app",
-            "--processes",
-            str(args.processes),
-            "--threads",
-            str(args.threads),
-        ],
-    )
+        "-m",
+        "dramatiq",
+        "entrypoints.worker.app",
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(args.threads),
+    ]
+    metrics_port = _metrics_port(args, settings, WORKER_METRICS_PORT)
+    if metrics_port > 0:
+        # Every worker process counts in the multiprocess directory (left in the temporary
+        # directory: this process becomes the Dramatiq CLI); one more process serves the sum.
+        start_multiprocess_mode()
+        os.environ["FOOTFALL_METRICS_PORT"] = str(metrics_port)
+        command += ["--fork-function", "entrypoints.metrics:serve_worker_metrics"]
+    os.execvp(sys.executable, command)  # noqa: S606 - replaces this process with the Dramatiq CLI
 
 
-def scheduler(_: argparse.Namespace) -> None:
+def scheduler(args: argparse.Namespace) -> None:
     from entrypoints.scheduler import run_scheduler
 
-    asyncio.run(run_scheduler(build_container(_settings())))
+    settings = _settings()
+    container = build_container(settings)
+    serve_metrics(
+        settings.host, _metrics_port(args, settings, SCHEDULER_METRICS_PORT), container.registry()
+    )
+    asyncio.run(run_scheduler(container))
 
 
 def aggregate(_: argparse.Namespace) -> None:
@@ -103,6 +125,13 @@ def aggregate(_: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def _metrics_port(args: argparse.Namespace, settings: Settings, default: int) -> int:
+    """--metrics-port, else FOOTFALL_METRICS_PORT, else the command's own default."""
+    if args.metrics_port is not None:
+        return int(args.metrics_port)
+    return default if settings.metrics_port is None else settings.metrics_port
+
+
 def main(argv: list[str] | None = None) -> None:
     configure_logging()
     parser = argparse.ArgumentParser(prog="footfall", description=__doc__)
@@ -113,10 +142,23 @@ def main(argv: list[str] | None = None) -> None:
     worker_parser = commands.add_parser("worker", help="Dramatiq workers on FOOTFALL_BROKER_URL")
     worker_parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     worker_parser.add_argument("--threads", type=int, default=4)
-    worker_parser.set_defaults(run=worker)
-    commands.add_parser("scheduler", help="the periodic aggregation schedule").set_defaults(
-        run=scheduler
+    worker_parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve the worker processes' metrics here, on FOOTFALL_HOST (0: not at all; "
+        f"default FOOTFALL_METRICS_PORT or {WORKER_METRICS_PORT})",
     )
+    worker_parser.set_defaults(run=worker)
+    scheduler_parser = commands.add_parser("scheduler", help="the periodic aggregation schedule")
+    scheduler_parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve the scheduler's metrics here, on FOOTFALL_HOST (0: not at all; "
+        f"default FOOTFALL_METRICS_PORT or {SCHEDULER_METRICS_PORT})",
+    )
+    scheduler_parser.set_defaults(run=scheduler)
     commands.add_parser("aggregate", help="one aggregation run now, then exit").set_defaults(
         run=aggregate
     )

@@ -40,6 +40,8 @@ class Settings:
     email_lease_s: float = 300.0
     cors_origins: tuple[str, ...] = ("*",)
     redis_prefix: str = "footfall"
+    # where `footfall worker` / `footfall scheduler` serve metrics; None: each its default
+    metrics_port: int | None = None
     tracking_enabled: bool = True
     bench_visit_sink: str = "buffer"
     data_dir: Path = field(default_factory=Path.cwd)
@@ -134,6 +136,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             o.strip() for o in (env.get("FOOTFALL_CORS_ORIGINS") or "*").split(",") if o.strip()
         ),
         redis_prefix=env.get("FOOTFALL_REDIS_PREFIX") or "footfall",
+        metrics_port=(
+            _int(env, "FOOTFALL_METRICS_PORT", 0) if env.get("FOOTFALL_METRICS_PORT") else None
+        ),
         # Benchmark-only switches (make bench): tracking off, or the seed's synchronous INSERT.
         tracking_enabled=(env.get("FOOTFALL_BENCH_TRACKING") or "on") != "off",
         bench_visit_sink=env.get("FOOTFALL_BENCH_VISIT_SINK") or "buffer",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,13 +10,18 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ADMIN, BROWSER_UA
+from application.triggers import AGGREGATE_JOB
+from entrypoints.container import build_container
+from tests.conftest import REDIS_URL
+from tests.helpers import ADMIN, BROWSER_UA, make_settings
 
 pytestmark = pytest.mark.integration
 FOOTFALL = [sys.executable, "-c", "from entrypoints.cli import main; main()"]
@@ -156,3 +162,139 @@ def test_migrate_is_idempotent_and_serve_prints_a_generated_token(tmp_path: Path
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     assert (tmp_path / "footfall.secret").stat().st_mode & 0o077 == 0
+
+
+def scrape(url: str, metric: str) -> float | None:
+    """A metric's value as a scrape reads it (None: not there, or nothing answers yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == metric:
+            return float(value)
+    return None
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return output
+
+
+def test_serve_with_two_processes_counts_every_view_in_metrics(tmp_path: Path) -> None:
+    """Each uvicorn worker counts its own views; a scrape, answered by either, reads the sum."""
+    port = free_port()
+    env = footfall_env(tmp_path, FOOTFALL_PORT=str(port), WEB_CONCURRENCY="2")
+    server = subprocess.Popen(
+        [*FOOTFALL, "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(lambda: scrape(f"{base}/metrics", "footfall_visits_written_total") == 0)
+        status, _, body = request(
+            f"{base}/api/admin/products",
+            "POST",
+            {"sku": "L1", "name": "Lamp", "price": "5", "currency": "EUR"},
+            ADMIN,
+        )
+        assert status == 201
+        product = json.loads(body)["id"]
+        views = 40
+        for _ in range(views):  # a connection each: the two processes share them
+            request(f"{base}/api/products/{product}", headers={"User-Agent": BROWSER_UA})
+        written = f"{base}/metrics"
+        assert wait_for(lambda: scrape(written, "footfall_visits_written_total") == views)
+        for _ in range(10):
+            assert scrape(written, "footfall_visits_tracked_total") == views
+    finally:
+        output = stop(server)
+    assert "Application shutdown complete" in output
+    assert not list(Path(tempfile.gettempdir()).glob(f"footfall-metrics-*/*_{server.pid}.db"))
+
+
+def test_worker_and_scheduler_serve_their_metrics(
+    tmp_path: Path, postgres_database: str, redis_namespace: str
+) -> None:
+    """The worker processes' counts (here an aggregation run) are served on the worker's
+    metrics port, summed over its processes; the scheduler serves its own."""
+    worker_port, scheduler_port = free_port(), free_port()
+    env = footfall_env(
+        tmp_path,
+        FOOTFALL_DATABASE_URL=postgres_database,
+        FOOTFALL_BROKER_URL=REDIS_URL,
+        FOOTFALL_REDIS_PREFIX=redis_namespace,
+        FOOTFALL_HASH_SECRET="test-secret",
+        # the worker's own directory would outlive it (the command becomes the Dramatiq CLI)
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "worker-metrics"),
+    )
+    (tmp_path / "worker-metrics").mkdir()
+    worker = subprocess.Popen(
+        [
+            *FOOTFALL,
+            "worker",
+            "--processes",
+            "2",
+            "--threads",
+            "1",
+            "--metrics-port",
+            str(worker_port),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    scheduler = subprocess.Popen(
+        [*FOOTFALL, "scheduler", "--metrics-port", str(scheduler_port)],
+        env={k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    runs = "footfall_aggregation_seconds_count"
+    try:
+        worker_metrics = f"http://127.0.0.1:{worker_port}/metrics"
+        assert wait_for(lambda: scrape(worker_metrics, "footfall_emails_sent_total") == 0)
+        settings = make_settings(
+            tmp_path,
+            FOOTFALL_DATABASE_URL=postgres_database,
+            FOOTFALL_BROKER_URL=REDIS_URL,
+            FOOTFALL_REDIS_PREFIX=redis_namespace,
+        )
+        queue = build_container(settings).job_queue()
+        try:
+            assert asyncio.run(queue.enqueue_coalesced(AGGREGATE_JOB))
+        finally:
+            queue.close()
+        assert wait_for(lambda: (scrape(worker_metrics, runs) or 0) >= 1)
+        scheduler_metrics = f"http://127.0.0.1:{scheduler_port}/metrics"
+        assert wait_for(
+            lambda: scrape(scheduler_metrics, "footfall_outbox_relay_failures_total") == 0
+        )
+    finally:
+        worker_output = stop(worker)
+        scheduler_output = stop(scheduler)
+    assert "metrics on http://127.0.0.1" in worker_output + scheduler_output

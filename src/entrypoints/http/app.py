@@ -14,7 +14,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from entrypoints.background import Background
 from entrypoints.container import Container
@@ -28,6 +28,7 @@ from entrypoints.http.admin import (
 from entrypoints.http.errors import documented, exception_handlers
 from entrypoints.http.middleware import VisitTrackingMiddleware
 from entrypoints.http.public import ProductController, SubscriptionController, VisitController
+from entrypoints.metrics import exposition
 
 MAX_BODY_BYTES = 1024 * 1024
 YOUNG_GC_THRESHOLD = 10_000
@@ -105,7 +106,7 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
     @get("/metrics", tags=["operations"], media_type=MediaType.TEXT)
     async def metrics() -> Response[bytes]:
         return Response(
-            generate_latest(container.registry()),
+            exposition(container.registry()),
             media_type=CONTENT_TYPE_LATEST,
         )
 

@@ -11,3 +11,5 @@ configure_logging()
 container = build_container(load())
 broker = container.broker()
 actors = register_actors(broker, container)
+# Every counter exists from the start, at zero (a scrape before the first job sees them all).
+container.metrics()
