@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test unit integration lint bench bench-count migrate clean
+.PHONY: run test unit integration lint bench bench-count bench-ab migrate clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Footfall needs Python >= 3.11")'
@@ -35,6 +35,9 @@ bench: $(STAMP)  ## side-by-side performance ratios (PostgreSQL and Redis on loo
 
 bench-count: $(STAMP)  ## tracking's cost in instructions a request (callgrind; see bench/count.py)
 	$(BIN)/python bench/count.py
+
+bench-ab: $(STAMP)  ## one design, two versions of the code, in turns (A=rev B=rev ROUNDS=n ENV="K=v")
+	$(BIN)/python bench/ab.py --a $(or $(A),HEAD) --b $(or $(B),.) --rounds $(or $(ROUNDS),6) $(ENV)
 
 migrate: $(STAMP)
 	$(BIN)/footfall migrate
