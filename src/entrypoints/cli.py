@@ -132,6 +132,16 @@ def _metrics_port(args: argparse.Namespace, settings: Settings, default: int) ->
     return default if settings.metrics_port is None else settings.metrics_port
 
 
+def _metrics_port_option(parser: argparse.ArgumentParser, whose: str, default: int) -> None:
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help=f"serve {whose} metrics here, on FOOTFALL_HOST (0: not at all; "
+        f"default FOOTFALL_METRICS_PORT or {default})",
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     configure_logging()
     parser = argparse.ArgumentParser(prog="footfall", description=__doc__)
@@ -142,22 +152,10 @@ def main(argv: list[str] | None = None) -> None:
     worker_parser = commands.add_parser("worker", help="Dramatiq workers on FOOTFALL_BROKER_URL")
     worker_parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     worker_parser.add_argument("--threads", type=int, default=4)
-    worker_parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=None,
-        help="serve the worker processes' metrics here, on FOOTFALL_HOST (0: not at all; "
-        f"default FOOTFALL_METRICS_PORT or {WORKER_METRICS_PORT})",
-    )
+    _metrics_port_option(worker_parser, "the worker processes'", WORKER_METRICS_PORT)
     worker_parser.set_defaults(run=worker)
     scheduler_parser = commands.add_parser("scheduler", help="the periodic aggregation schedule")
-    scheduler_parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=None,
-        help="serve the scheduler's metrics here, on FOOTFALL_HOST (0: not at all; "
-        f"default FOOTFALL_METRICS_PORT or {SCHEDULER_METRICS_PORT})",
-    )
+    _metrics_port_option(scheduler_parser, "the scheduler's", SCHEDULER_METRICS_PORT)
     scheduler_parser.set_defaults(run=scheduler)
     commands.add_parser("aggregate", help="one aggregation run now, then exit").set_defaults(
         run=aggregate

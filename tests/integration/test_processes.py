@@ -45,6 +45,18 @@ def footfall_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
+def footfall(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """The command as users start it, its output (stdout and stderr) in one pipe."""
+    return subprocess.Popen(
+        [*FOOTFALL, *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def request(
     url: str,
     method: str = "GET",
@@ -62,17 +74,21 @@ def request(
         return response.status, dict(response.headers), response.read()
 
 
+def create_product(base: str) -> str:
+    status, _, body = request(
+        f"{base}/api/admin/products",
+        "POST",
+        {"sku": "L1", "name": "Lamp", "price": "5", "currency": "EUR"},
+        ADMIN,
+    )
+    assert status == 201
+    return str(json.loads(body)["id"])
+
+
 def test_serve_keeps_every_visit_across_sigterm_and_aggregate_reports(tmp_path: Path) -> None:
     port = free_port()
     env = footfall_env(tmp_path, FOOTFALL_PORT=str(port), FOOTFALL_VISIT_FLUSH_INTERVAL_S="30")
-    server = subprocess.Popen(
-        [*FOOTFALL, "serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = footfall("serve", env=env, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -81,14 +97,7 @@ def test_serve_keeps_every_visit_across_sigterm_and_aggregate_reports(tmp_path: 
                     break
             except OSError:
                 time.sleep(0.05)
-        status, _, body = request(
-            f"{base}/api/admin/products",
-            "POST",
-            {"sku": "L1", "name": "Lamp", "price": "5", "currency": "EUR"},
-            ADMIN,
-        )
-        assert status == 201
-        product = json.loads(body)["id"]
+        product = create_product(base)
         visit_ids = set()
         for n in range(50):
             _, headers, _ = request(
@@ -133,14 +142,7 @@ def test_migrate_is_idempotent_and_serve_prints_a_generated_token(tmp_path: Path
         )
         assert migrate.returncode == 0 and "up to date" in migrate.stdout, migrate.stderr
     port = free_port()
-    server = subprocess.Popen(
-        [*FOOTFALL, "serve"],
-        env={**env, "FOOTFALL_PORT": str(port)},
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = footfall("serve", env={**env, "FOOTFALL_PORT": str(port)}, cwd=tmp_path)
     try:
         line = ""
         deadline = time.monotonic() + 30
@@ -201,25 +203,11 @@ def test_serve_with_two_processes_counts_every_view_in_metrics(tmp_path: Path) -
     """Each uvicorn worker counts its own views; a scrape, answered by either, reads the sum."""
     port = free_port()
     env = footfall_env(tmp_path, FOOTFALL_PORT=str(port), WEB_CONCURRENCY="2")
-    server = subprocess.Popen(
-        [*FOOTFALL, "serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = footfall("serve", env=env, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:
         assert wait_for(lambda: scrape(f"{base}/metrics", "footfall_visits_written_total") == 0)
-        status, _, body = request(
-            f"{base}/api/admin/products",
-            "POST",
-            {"sku": "L1", "name": "Lamp", "price": "5", "currency": "EUR"},
-            ADMIN,
-        )
-        assert status == 201
-        product = json.loads(body)["id"]
+        product = create_product(base)
         views = 40
         for _ in range(views):  # a connection each: the two processes share them
             request(f"{base}/api/products/{product}", headers={"User-Agent": BROWSER_UA})
@@ -249,30 +237,23 @@ def test_worker_and_scheduler_serve_their_metrics(
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "worker-metrics"),
     )
     (tmp_path / "worker-metrics").mkdir()
-    worker = subprocess.Popen(
-        [
-            *FOOTFALL,
-            "worker",
-            "--processes",
-            "2",
-            "--threads",
-            "1",
-            "--metrics-port",
-            str(worker_port),
-        ],
+    worker = footfall(
+        "worker",
+        "--processes",
+        "2",
+        "--threads",
+        "1",
+        "--metrics-port",
+        str(worker_port),
         env=env,
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
-    scheduler = subprocess.Popen(
-        [*FOOTFALL, "scheduler", "--metrics-port", str(scheduler_port)],
+    scheduler = footfall(
+        "scheduler",
+        "--metrics-port",
+        str(scheduler_port),
         env={k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
     runs = "footfall_aggregation_seconds_count"
     try:
