@@ -85,18 +85,21 @@ def create_product(base: str) -> str:
     return str(json.loads(body)["id"])
 
 
-def test_serve_keeps_every_visit_across_sigterm_and_aggregate_reports(tmp_path: Path) -> None:
+def start_serve(tmp_path: Path, **extra: str) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
+    """`footfall serve` on a free port, once it answers: the process, its URL, its env."""
     port = free_port()
-    env = footfall_env(tmp_path, FOOTFALL_PORT=str(port), FOOTFALL_VISIT_FLUSH_INTERVAL_S="30")
+    env = footfall_env(tmp_path, FOOTFALL_PORT=str(port), **extra)
     server = footfall("serve", env=env, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
+    if not wait_for(lambda: answers(f"{base}/health/live")):
+        server.kill()
+        raise AssertionError(f"footfall serve did not answer: {server.communicate()[0]}")
+    return server, base, env
+
+
+def test_serve_keeps_every_visit_across_sigterm_and_aggregate_reports(tmp_path: Path) -> None:
+    server, base, env = start_serve(tmp_path, FOOTFALL_VISIT_FLUSH_INTERVAL_S="30")
     try:
-        for _ in range(200):
-            try:
-                if request(f"{base}/health/live")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
         product = create_product(base)
         visit_ids = set()
         for n in range(50):
@@ -166,6 +169,13 @@ def test_migrate_is_idempotent_and_serve_prints_a_generated_token(tmp_path: Path
     assert (tmp_path / "footfall.secret").stat().st_mode & 0o077 == 0
 
 
+def answers(url: str) -> bool:
+    try:
+        return request(url)[0] == 200
+    except OSError:
+        return False
+
+
 def scrape(url: str, metric: str) -> float | None:
     """A metric's value as a scrape reads it (None: not there, or nothing answers yet)."""
     try:
@@ -201,10 +211,7 @@ def stop(process: subprocess.Popen[str]) -> str:
 
 def test_serve_with_two_processes_counts_every_view_in_metrics(tmp_path: Path) -> None:
     """Each uvicorn worker counts its own views; a scrape, answered by either, reads the sum."""
-    port = free_port()
-    env = footfall_env(tmp_path, FOOTFALL_PORT=str(port), WEB_CONCURRENCY="2")
-    server = footfall("serve", env=env, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}"
+    server, base, _ = start_serve(tmp_path, WEB_CONCURRENCY="2")
     try:
         assert wait_for(lambda: scrape(f"{base}/metrics", "footfall_visits_written_total") == 0)
         product = create_product(base)
