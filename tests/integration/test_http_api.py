@@ -175,6 +175,10 @@ async def test_a_tracked_page_view_records_one_visit_and_engagement(app_client) 
     assert "x-visit-id" not in missing.headers
     listing = await client.get("/api/products", headers={"User-Agent": BROWSER_UA})
     assert "x-visit-id" not in listing.headers
+    # A HEAD gets the page's status and headers, no body, and is not a page view.
+    head = await client.head(f"/api/products/{product['id']}", headers={"User-Agent": BROWSER_UA})
+    assert head.status_code == 200 and head.content == b"" and "x-visit-id" not in head.headers
+    assert head.headers["content-length"] == page.headers["content-length"]
 
     await container.visit_buffer().flush()
     await container.analytics_service().update_analytics()
@@ -277,9 +281,20 @@ async def test_the_unsubscribe_link_asks_first_and_one_click_works(app_client) -
 async def test_operations_endpoints(app_client) -> None:  # type: ignore[no-untyped-def]
     client, _ = app_client
     assert (await client.get("/health/live")).status_code == 200
+    assert (await client.head("/health/live")).status_code == 200
     assert (await client.get("/health/ready")).status_code == 200
+    assert (await client.get(f"/no/such/{uuid4()}")).status_code == 404
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200 and "footfall_visits_tracked_total" in metrics.text
+    # Requests by route template, method and status; a path no route matched is "unmatched".
+    series = 'footfall_http_request_duration_seconds_count{method="%s",route="%s",status="%s"} 1.0'
+    for labels in (
+        ("GET", "/health/live", "200"),
+        ("HEAD", "/health/live", "200"),
+        ("GET", "/health/ready", "200"),
+        ("GET", "unmatched", "404"),
+    ):
+        assert series % labels in metrics.text.splitlines(), labels
     schema = (await client.get("/schema/openapi.json")).json()
     paths = set(schema["paths"])
     for path in (

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from application.triggers import AGGREGATE_JOB
 from entrypoints.container import build_container
@@ -176,17 +177,17 @@ def answers(url: str) -> bool:
         return False
 
 
-def scrape(url: str, metric: str) -> float | None:
-    """A metric's value as a scrape reads it (None: not there, or nothing answers yet)."""
+def scrape(url: str, metric: str, **labels: str) -> float | None:
+    """A sample's value as a scrape reads it (None: not there, or nothing answers yet)."""
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
     except OSError:
         return None
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name == metric:
-            return float(value)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == metric and sample.labels == labels:
+                return float(sample.value)
     return None
 
 
@@ -220,8 +221,10 @@ def test_serve_with_two_processes_counts_every_view_in_metrics(tmp_path: Path) -
             request(f"{base}/api/products/{product}", headers={"User-Agent": BROWSER_UA})
         written = f"{base}/metrics"
         assert wait_for(lambda: scrape(written, "footfall_visits_written_total") == views)
+        page = {"route": "/api/products/{product_id}", "method": "GET", "status": "200"}
         for _ in range(10):
             assert scrape(written, "footfall_visits_tracked_total") == views
+            assert scrape(written, "footfall_http_request_duration_seconds_count", **page) == views
     finally:
         output = stop(server)
     assert "Application shutdown complete" in output

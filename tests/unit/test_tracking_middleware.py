@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from adapters.in_memory.services import InMemoryMetrics
+from entrypoints.http.head import HEAD_REQUEST
 from entrypoints.http.middleware import VisitTrackingMiddleware
 from tests.unit.test_client_ip import PROXIES
 
@@ -88,6 +89,13 @@ def test_a_tracking_error_is_counted_and_the_page_still_answers() -> None:
     start, body = _serve(_middleware(tracker, metrics)(_route_app(200)), _scope(track=True))
     assert start["status"] == 200 and start["headers"] == [] and body["body"] == b"{}"
     assert metrics.counters["tracking_failures"] == 1
+
+
+def test_a_head_answered_as_its_get_is_not_a_page_view() -> None:
+    tracker, metrics = _Tracker(), InMemoryMetrics()
+    app = _middleware(tracker, metrics)(_route_app(200))
+    start, _ = _serve(app, {**_scope(track=True), HEAD_REQUEST: True})
+    assert start["headers"] == [] and tracker.calls == 0
 
 
 def test_an_awaitable_visit_id_is_awaited_before_the_response_starts() -> None:

@@ -26,8 +26,10 @@ from entrypoints.http.admin import (
     bearer_guard,
 )
 from entrypoints.http.errors import documented, exception_handlers
+from entrypoints.http.head import answer_head_as_get
 from entrypoints.http.middleware import VisitTrackingMiddleware
 from entrypoints.http.public import ProductController, SubscriptionController, VisitController
+from entrypoints.http.request_metrics import RequestMetrics
 from entrypoints.metrics import exposition
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -126,7 +128,7 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
         settings.trusted_proxies,
         enabled=settings.tracking_enabled,
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             ProductController,
             VisitController,
@@ -167,3 +169,8 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
             ),
         ),
     )
+    # Around the whole app (routing, exception handlers, CORS), where route middleware
+    # cannot reach: unmatched paths and handled errors are counted, and HEAD reaches routes.
+    observed = RequestMetrics(container.registry()).wrap(app.asgi_handler)
+    app.asgi_handler = answer_head_as_get(observed)
+    return app

@@ -15,6 +15,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from entrypoints.http.client_ip import client_ip
+from entrypoints.http.head import HEAD_REQUEST
 from entrypoints.settings import IPNetwork
 from ports.services import Metrics
 
@@ -50,14 +51,15 @@ class VisitTrackingMiddleware(ASGIMiddleware):
         In place of the base class's per-request checks (scope type, opt key, path pattern,
         a bypass callback, then a keyword call of ``handle``, a coroutine of its own), one
         look at the route's opt, and no frame of ours: the wrapper hands back the app's
-        coroutine. Only the product page's route carries ``track_visits``; with tracking
-        switched off (a benchmark's setting) there is no middleware at all."""
+        coroutine. Only the product page's route carries ``track_visits`` (a HEAD answered
+        as its GET is not a page view); with tracking switched off (a benchmark's setting)
+        there is no middleware at all."""
         if not self._enabled:
             return app
         tracked_send = self._tracked_send
 
         def middleware(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-            if scope["route_handler"].opt.get("track_visits"):
+            if scope["route_handler"].opt.get("track_visits") and HEAD_REQUEST not in scope:
                 send = tracked_send(scope, send)
             return app(scope, receive, send)
 
