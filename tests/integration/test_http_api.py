@@ -284,6 +284,9 @@ async def test_operations_endpoints(app_client) -> None:  # type: ignore[no-unty
     assert (await client.head("/health/live")).status_code == 200
     assert (await client.get("/health/ready")).status_code == 200
     assert (await client.get(f"/no/such/{uuid4()}")).status_code == 404
+    not_allowed = await client.delete("/health/live")
+    assert not_allowed.status_code == 405
+    assert {"GET", "HEAD"} <= set(not_allowed.headers["allow"].split(", "))
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200 and "footfall_visits_tracked_total" in metrics.text
     # Requests by route template, method and status; a path no route matched is "unmatched".

@@ -221,10 +221,13 @@ def test_serve_with_two_processes_counts_every_view_in_metrics(tmp_path: Path) -
             request(f"{base}/api/products/{product}", headers={"User-Agent": BROWSER_UA})
         written = f"{base}/metrics"
         assert wait_for(lambda: scrape(written, "footfall_visits_written_total") == views)
+        # Each process publishes its request tallies every second.
         page = {"route": "/api/products/{product_id}", "method": "GET", "status": "200"}
+        requests = "footfall_http_request_duration_seconds_count"
+        assert wait_for(lambda: scrape(written, requests, **page) == views)
         for _ in range(10):
             assert scrape(written, "footfall_visits_tracked_total") == views
-            assert scrape(written, "footfall_http_request_duration_seconds_count", **page) == views
+            assert scrape(written, requests, **page) == views
     finally:
         output = stop(server)
     assert "Application shutdown complete" in output

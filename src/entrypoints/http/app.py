@@ -44,6 +44,7 @@ def _provide(provider: Any) -> Provide:
 def create_app(container: Container, *, embedded_runtime: bool | None = None) -> Litestar:
     settings = container.settings()
     background = Background(container.notification_service())
+    request_metrics = RequestMetrics(container.registry())
     embedded = (
         EmbeddedRuntime(settings, container)
         if (settings.embedded if embedded_runtime is None else embedded_runtime)
@@ -55,6 +56,7 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
         buffer = container.visit_buffer()
         buffer.start()
         background.start()
+        publisher = asyncio.create_task(request_metrics.publish_every())
         invalidation = container.cache_invalidation()
         if invalidation is not None:
             invalidation.start()
@@ -73,6 +75,8 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
         try:
             yield
         finally:
+            publisher.cancel()
+            await asyncio.gather(publisher, return_exceptions=True)
             await background.stop()
             if invalidation is not None:
                 await invalidation.stop()
@@ -107,6 +111,7 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
 
     @get("/metrics", tags=["operations"], media_type=MediaType.TEXT)
     async def metrics() -> Response[bytes]:
+        request_metrics.publish()  # this process's latest; the others' are <= 1 s old
         return Response(
             exposition(container.registry()),
             media_type=CONTENT_TYPE_LATEST,
@@ -171,6 +176,5 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
     )
     # Around the whole app (routing, exception handlers, CORS), where route middleware
     # cannot reach: unmatched paths and handled errors are counted, and HEAD reaches routes.
-    observed = RequestMetrics(container.registry()).wrap(app.asgi_handler)
-    app.asgi_handler = answer_head_as_get(observed)
+    app.asgi_handler = answer_head_as_get(request_metrics.wrap(app.asgi_handler))
     return app

