@@ -8,8 +8,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from entrypoints.http.head import HEAD_REQUEST, answer_head_as_get
-from entrypoints.http.request_metrics import RequestMetrics
+from entrypoints.http.edge import edge
+from entrypoints.http.request_metrics import HEAD_REQUEST, RequestMetrics
 
 SERIES = "footfall_http_request_duration_seconds"
 
@@ -48,10 +48,10 @@ def _count(registry: CollectorRegistry, route: str, method: str, status: str) ->
 def test_requests_are_counted_by_route_template_method_and_status() -> None:
     registry, seen = CollectorRegistry(), []
     metrics = RequestMetrics(registry)
-    page = metrics.wrap(_routed(200, "/api/products/{product_id}", seen))
+    page = edge(_routed(200, "/api/products/{product_id}", seen), metrics)
     for _ in range(3):
         _serve(page, "GET")
-    _serve(metrics.wrap(_routed(404, "/api/products/{product_id}", seen)), "GET")
+    _serve(edge(_routed(404, "/api/products/{product_id}", seen), metrics), "GET")
     assert _count(registry, "/api/products/{product_id}", "GET", "200") is None  # tallied
     metrics.publish()
     assert _count(registry, "/api/products/{product_id}", "GET", "200") == 3
@@ -65,9 +65,9 @@ def test_requests_are_counted_by_route_template_method_and_status() -> None:
 def test_labels_stay_bounded_whatever_the_client_sends() -> None:
     registry, seen = CollectorRegistry(), []
     metrics = RequestMetrics(registry)
-    _serve(metrics.wrap(_routed(404, None, seen)), "GET")  # no route matched
-    _serve(metrics.wrap(_routed(405, None, seen)), "BREW")
-    _serve(metrics.wrap(_routed(405, None, seen)), "PROPFIND")
+    _serve(edge(_routed(404, None, seen), metrics), "GET")  # no route matched
+    _serve(edge(_routed(405, None, seen), metrics), "BREW")
+    _serve(edge(_routed(405, None, seen), metrics), "PROPFIND")
     metrics.publish()
     assert _count(registry, "unmatched", "GET", "404") == 1
     assert _count(registry, "unmatched", "other", "405") == 2
@@ -76,7 +76,7 @@ def test_labels_stay_bounded_whatever_the_client_sends() -> None:
 def test_a_head_reaches_the_app_as_a_get_and_leaves_without_its_body() -> None:
     registry, seen = CollectorRegistry(), []
     metrics = RequestMetrics(registry)
-    app = answer_head_as_get(metrics.wrap(_routed(200, "/health/live", seen)))
+    app = edge(_routed(200, "/health/live", seen), metrics)
     start, body = _serve(app, "HEAD")
     assert seen[-1]["method"] == "GET" and seen[-1][HEAD_REQUEST] is True
     assert start["status"] == 200 and body["body"] == b""
@@ -90,7 +90,7 @@ def test_a_head_reaches_the_app_as_a_get_and_leaves_without_its_body() -> None:
 def test_other_scopes_pass_untouched() -> None:
     registry, seen = CollectorRegistry(), []
     metrics = RequestMetrics(registry)
-    _serve(answer_head_as_get(metrics.wrap(_routed(200, "/ws", seen))), "HEAD", kind="websocket")
+    _serve(edge(_routed(200, "/ws", seen), metrics), "HEAD", kind="websocket")
     metrics.publish()
     assert seen[-1]["method"] == "HEAD"
     assert _count(registry, "/ws", "HEAD", "200") is None

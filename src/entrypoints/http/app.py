@@ -25,8 +25,8 @@ from entrypoints.http.admin import (
     AdminProductController,
     bearer_guard,
 )
+from entrypoints.http.edge import edge
 from entrypoints.http.errors import documented, exception_handlers
-from entrypoints.http.head import answer_head_as_get
 from entrypoints.http.middleware import VisitTrackingMiddleware
 from entrypoints.http.public import ProductController, SubscriptionController, VisitController
 from entrypoints.http.request_metrics import RequestMetrics
@@ -174,7 +174,5 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
             ),
         ),
     )
-    # Around the whole app (routing, exception handlers, CORS), where route middleware
-    # cannot reach: unmatched paths and handled errors are counted, and HEAD reaches routes.
-    app.asgi_handler = answer_head_as_get(request_metrics.wrap(app.asgi_handler))
+    app.asgi_handler = edge(app.asgi_handler, request_metrics)
     return app

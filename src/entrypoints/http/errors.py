@@ -116,10 +116,10 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[s
     response = _body(exc.status_code, exc.detail, exc.extra or None)
     if exc.headers:
         response.headers.update(exc.headers)
-        allow = exc.headers.get("Allow")
-        if allow and "GET" in allow.split(", ") and "HEAD" not in allow:
-            # entrypoints.http.head answers HEAD wherever GET is answered: say so in a 405.
-            response.headers["Allow"] = f"{allow}, HEAD"
+        for name, allow in exc.headers.items():  # Litestar spells it "allow" or "Allow"
+            if name.lower() == "allow" and "GET" in allow.split(", ") and "HEAD" not in allow:
+                # entrypoints.http.edge answers HEAD wherever GET is answered: say so.
+                response.headers[name] = f"{allow}, HEAD"
     return response
 
 

@@ -7,22 +7,18 @@ template (``/api/products/{product_id}``), or ``unmatched`` when no route matche
 405 from the router, CORS preflights); a method outside the standard ones is ``other``.
 
 The time runs from the request's arrival at the app to the start of its response (these
-responses are sent whole right after). Wrapped around the whole app, not per route, so that
-errors answered by Litestar's exception handlers and unmatched paths are counted too.
+responses are sent whole right after). ``entrypoints.http.edge`` does the timing.
 """
 
 from __future__ import annotations
 
 import asyncio
 from bisect import bisect_left
-from collections.abc import Awaitable, Callable
-from time import perf_counter
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Scope
 from prometheus_client import CollectorRegistry, Histogram
 
-from entrypoints.http.head import HEAD_REQUEST, HTTP
-
+HEAD_REQUEST = "footfall.head"  # in the scope the app sees: this GET answers a HEAD
 UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Seconds: an idle page answers in ~1 ms, a loaded one in a few; the tail up to 10 s.
@@ -32,9 +28,10 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 
 class RequestMetrics:
     """Counts each request in plain per-process tallies, published to the histogram every
-    ``PUBLISH_EVERY_S`` and before a scrape: ``Histogram.observe`` per request cost ~2 µs
-    (~6 µs with multiprocess mode's file writes, as the API's workers run), ~5% of a
-    product page under load; a tally costs a dict lookup and a ``bisect``."""
+    ``PUBLISH_EVERY_S`` and before a scrape. ``Histogram.observe`` per request took a lock,
+    asked getpid twice and wrote two mmap values in multiprocess mode (as the API's workers
+    run); measured side by side (`make bench-ab`), that cost 5-7% of the product page's
+    throughput. A tally is a dict lookup and a ``bisect``."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._histogram = Histogram(
@@ -46,18 +43,6 @@ class RequestMetrics:
         )
         # (route template, method, a HEAD?, status) -> [seconds in all, count per bucket...]
         self._tallies: dict[tuple[str | None, str, bool, int], list[float]] = {}
-
-    def wrap(self, app: ASGIApp) -> ASGIApp:
-        """``app`` with every HTTP request tallied. No frame of ours per request: the
-        wrapper hands back the app's coroutine with a ``send`` that notes the start."""
-        tally = self.tally
-
-        def observed(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-            if scope["type"] == HTTP:
-                send = _timed(scope, send, tally)
-            return app(scope, receive, send)
-
-        return observed  # type: ignore[return-value]
 
     def tally(self, scope: Scope, status: int, seconds: float) -> None:
         key = (scope.get("path_template"), scope["method"], HEAD_REQUEST in scope, status)  # type: ignore[typeddict-item]
@@ -95,14 +80,3 @@ def add_observations(child: Histogram, seconds: float, counts: list[float]) -> N
     for bucket, count in zip(child._buckets, counts, strict=True):
         if count:
             bucket.inc(count)
-
-
-def _timed(scope: Scope, send: Send, tally: Callable[[Scope, int, float], None]) -> Send:
-    start = perf_counter()
-
-    def send_observed(message: Message) -> Awaitable[None]:
-        if message["type"] == "http.response.start":
-            tally(scope, message["status"], perf_counter() - start)
-        return send(message)
-
-    return send_observed  # type: ignore[return-value]
