@@ -174,5 +174,7 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
             ),
         ),
     )
+    # Not a Litestar middleware: those wrap each route, after routing and inside the
+    # exception handlers, and would miss unmatched paths, handled errors and HEAD.
     app.asgi_handler = edge(app.asgi_handler, request_metrics)
     return app
