@@ -8,8 +8,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from entrypoints.http.edge import edge
-from entrypoints.http.request_metrics import HEAD_REQUEST, RequestMetrics
+from entrypoints.http.edge import HEAD_REQUEST, edge
+from entrypoints.http.request_metrics import RequestMetrics
 
 SERIES = "footfall_http_request_duration_seconds"
 
@@ -102,9 +102,8 @@ def test_tallies_publish_what_observing_one_at_a_time_would() -> None:
     tallied, observed = CollectorRegistry(), CollectorRegistry()
     metrics = RequestMetrics(tallied)
     one_by_one = RequestMetrics(observed)._histogram.labels("/r", "GET", "200")
-    scope = {"type": "http", "method": "GET", "path_template": "/r"}
     for value in seconds:
-        metrics.tally(scope, 200, value)  # type: ignore[arg-type]
+        metrics.tally("/r", "GET", 200, value)
         one_by_one.observe(value)
     metrics.publish()
     metrics.publish()  # nothing new: nothing added twice
@@ -124,14 +123,13 @@ def test_tallies_publish_what_observing_one_at_a_time_would() -> None:
 def test_the_publisher_publishes_on_its_beat_and_when_stopped() -> None:
     registry = CollectorRegistry()
     metrics = RequestMetrics(registry)
-    scope = {"type": "http", "method": "GET", "path_template": "/r"}
 
     async def run() -> None:
         publisher = asyncio.create_task(metrics.publish_every(0.01))
-        metrics.tally(scope, 200, 0.002)  # type: ignore[arg-type]
+        metrics.tally("/r", "GET", 200, 0.002)
         await asyncio.sleep(0.05)
         assert _count(registry, "/r", "GET", "200") == 1
-        metrics.tally(scope, 200, 0.002)  # type: ignore[arg-type]
+        metrics.tally("/r", "GET", 200, 0.002)
         publisher.cancel()
         await asyncio.gather(publisher, return_exceptions=True)
 

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from adapters.in_memory.services import InMemoryMetrics
+from entrypoints.http.edge import HEAD_REQUEST
 from entrypoints.http.middleware import VisitTrackingMiddleware
-from entrypoints.http.request_metrics import HEAD_REQUEST
 from tests.unit.test_client_ip import PROXIES
 
 

@@ -15,7 +15,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from entrypoints.http.client_ip import client_ip
-from entrypoints.http.request_metrics import HEAD_REQUEST
+from entrypoints.http.edge import HEAD_REQUEST
 from entrypoints.settings import IPNetwork
 from ports.services import Metrics
 

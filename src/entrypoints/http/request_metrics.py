@@ -15,10 +15,8 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_left
 
-from litestar.types import Scope
 from prometheus_client import CollectorRegistry, Histogram
 
-HEAD_REQUEST = "footfall.head"  # in the scope the app sees: this GET answers a HEAD
 UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Seconds: an idle page answers in ~1 ms, a loaded one in a few; the tail up to 10 s.
@@ -41,11 +39,12 @@ class RequestMetrics:
             buckets=BUCKETS,
             registry=registry,
         )
-        # (route template, method, a HEAD?, status) -> [seconds in all, count per bucket...]
-        self._tallies: dict[tuple[str | None, str, bool, int], list[float]] = {}
+        # (route template, method, status) -> [seconds in all, count per bucket...]
+        self._tallies: dict[tuple[str | None, str, int], list[float]] = {}
 
-    def tally(self, scope: Scope, status: int, seconds: float) -> None:
-        key = (scope.get("path_template"), scope["method"], HEAD_REQUEST in scope, status)  # type: ignore[typeddict-item]
+    def tally(self, route: str | None, method: str, status: int, seconds: float) -> None:
+        """One request: its route's template (None: no route matched), its method as sent."""
+        key = (route, method, status)
         tally = self._tallies.get(key)
         if tally is None:
             tally = self._tallies[key] = [0.0] * (len(BUCKETS) + 2)
@@ -55,10 +54,8 @@ class RequestMetrics:
     def publish(self) -> None:
         """Moves the tallies into the histogram (labels bounded here, off the request path)."""
         tallies, self._tallies = self._tallies, {}
-        for (route, method, head, status), (seconds, *counts) in tallies.items():
-            if head:
-                method = "HEAD"
-            elif method not in METHODS:
+        for (route, method, status), (seconds, *counts) in tallies.items():
+            if method not in METHODS:
                 method = "other"
             child = self._histogram.labels(route or UNMATCHED, method, str(status))
             add_observations(child, seconds, counts)
