@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
+import subprocess
 import sys
 import time
 
@@ -91,13 +93,52 @@ def worker(args: argparse.Namespace) -> None:
         str(args.threads),
     ]
     metrics_port = _metrics_port(args, settings, WORKER_METRICS_PORT)
+    made = None
     if metrics_port > 0:
-        # Every worker process counts in the multiprocess directory (left in the temporary
-        # directory: this process becomes the Dramatiq CLI); one more process serves the sum.
-        start_multiprocess_mode()
+        # Every worker process counts in the multiprocess directory; one more process
+        # serves the sum.
+        made = start_multiprocess_mode()
         os.environ["FOOTFALL_METRICS_PORT"] = str(metrics_port)
         command += ["--fork-function", "entrypoints.metrics:serve_worker_metrics"]
-    os.execvp(sys.executable, command)  # noqa: S606 - replaces this process with the Dramatiq CLI
+    # On SIGHUP the Dramatiq CLI reloads by running `python -m dramatiq` again, found on
+    # PATH: without this, outside an activated venv, that is a Python without Footfall.
+    os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
+    if made is None:  # nothing of ours to remove afterwards: become the Dramatiq CLI
+        os.execvp(sys.executable, command)  # noqa: S606
+    sys.exit(_supervise(command, made))
+
+
+_PASSED_ON = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _supervise(command: list[str], made: str) -> int:
+    """Runs ``command`` (the Dramatiq CLI) as a child until it exits, then removes the
+    metrics directory this process made, which would otherwise outlive every run.
+
+    The child gets a session of its own, so a terminal's Ctrl-C reaches it once, through
+    this process (twice, Dramatiq's workers would take the second as "kill now"); SIGTERM,
+    SIGINT and SIGHUP (Dramatiq's reload) are passed on as they arrive. One that arrives
+    before the child exists is passed on as soon as it does. Returns the exit status as a
+    shell reports it (128 + the signal for a child a signal ended)."""
+    child: subprocess.Popen[bytes] | None = None
+    early: list[int] = []
+
+    def pass_on(signum: int, _frame: object) -> None:
+        if child is None:
+            early.append(signum)
+        elif child.poll() is None:
+            child.send_signal(signum)
+
+    for passed_on in _PASSED_ON:
+        signal.signal(passed_on, pass_on)
+    try:
+        child = subprocess.Popen(command, start_new_session=True)  # noqa: S603
+        for arrived in early:
+            child.send_signal(arrived)
+        status = child.wait()
+    finally:
+        end_multiprocess_mode(made)
+    return status if status >= 0 else 128 - status
 
 
 def scheduler(args: argparse.Namespace) -> None:

@@ -238,18 +238,19 @@ def test_worker_and_scheduler_serve_their_metrics(
     tmp_path: Path, postgres_database: str, redis_namespace: str
 ) -> None:
     """The worker processes' counts (here an aggregation run) are served on the worker's
-    metrics port, summed over its processes; the scheduler serves its own."""
+    metrics port, summed over its processes; the scheduler serves its own. After a SIGTERM
+    the worker exits 0 and leaves no metrics directory behind."""
     worker_port, scheduler_port = free_port(), free_port()
+    worker_tmp = tmp_path / "tmp"  # where the worker makes its metrics directory
+    worker_tmp.mkdir()
     env = footfall_env(
         tmp_path,
         FOOTFALL_DATABASE_URL=postgres_database,
         FOOTFALL_BROKER_URL=REDIS_URL,
         FOOTFALL_REDIS_PREFIX=redis_namespace,
         FOOTFALL_HASH_SECRET="test-secret",
-        # the worker's own directory would outlive it (the command becomes the Dramatiq CLI)
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "worker-metrics"),
+        TMPDIR=str(worker_tmp),
     )
-    (tmp_path / "worker-metrics").mkdir()
     worker = footfall(
         "worker",
         "--processes",
@@ -261,13 +262,7 @@ def test_worker_and_scheduler_serve_their_metrics(
         env=env,
         cwd=tmp_path,
     )
-    scheduler = footfall(
-        "scheduler",
-        "--metrics-port",
-        str(scheduler_port),
-        env={k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
-        cwd=tmp_path,
-    )
+    scheduler = footfall("scheduler", "--metrics-port", str(scheduler_port), env=env, cwd=tmp_path)
     runs = "footfall_aggregation_seconds_count"
     try:
         worker_metrics = f"http://127.0.0.1:{worker_port}/metrics"
@@ -292,3 +287,5 @@ def test_worker_and_scheduler_serve_their_metrics(
         worker_output = stop(worker)
         scheduler_output = stop(scheduler)
     assert "metrics on http://127.0.0.1" in worker_output + scheduler_output
+    assert worker.returncode == 0, worker_output
+    assert [path.name for path in worker_tmp.iterdir()] == []
