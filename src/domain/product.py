@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID, uuid4
 
+import pycountry
+
 from domain.errors import InvalidValue
 
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
+NOT_PRICES = frozenset({"XXX", "XTS"})
 MAX_PRICE = Decimal("999999999999.9999")
 EDITABLE_FIELDS = ("sku", "name", "description", "price", "currency")
 
@@ -39,8 +43,12 @@ def parse_price(value: object) -> Decimal:
 
 
 def parse_currency(value: str) -> str:
+    """A current ISO 4217 code (pycountry's list: "EUR", "JPY", "XAU"...) other than XXX,
+    the code for no currency, and XTS, kept for testing: no price is in those."""
     if not CURRENCY_PATTERN.match(value):
         raise InvalidValue("currency", "must be an ISO 4217 code of three capital letters")
+    if value in NOT_PRICES or pycountry.currencies.get(alpha_3=value) is None:
+        raise InvalidValue("currency", f"{value!r} is not an ISO 4217 currency code")
     return value
 
 
@@ -51,6 +59,20 @@ def _require_text(field_name: str, value: str, max_length: int, *, allow_empty: 
     if len(text) > max_length:
         raise InvalidValue(field_name, f"must be at most {max_length} characters")
     return text
+
+
+_PARSE: dict[str, Callable[[Any], Any]] = {
+    "sku": lambda value: _require_text("sku", value, 64, allow_empty=False),
+    "name": lambda value: _require_text("name", value, 200, allow_empty=False),
+    "description": lambda value: _require_text("description", value, 10_000, allow_empty=True),
+    "price": parse_price,
+    "currency": parse_currency,
+}
+
+
+def parse_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The editable fields among ``values``, each checked and normalised by its rule."""
+    return {name: _PARSE[name](values[name]) for name in EDITABLE_FIELDS if name in values}
 
 
 @dataclass(frozen=True)
@@ -67,13 +89,8 @@ class ProductDraft:
     def create(
         cls, *, sku: str, name: str, description: str, price: object, currency: str
     ) -> ProductDraft:
-        return cls(
-            sku=_require_text("sku", sku, 64, allow_empty=False),
-            name=_require_text("name", name, 200, allow_empty=False),
-            description=_require_text("description", description, 10_000, allow_empty=True),
-            price=parse_price(price),
-            currency=parse_currency(currency),
-        )
+        given = {"sku": sku, "name": name, "description": description}
+        return cls(**parse_fields({**given, "price": price, "currency": currency}))
 
 
 @dataclass(frozen=True)
@@ -101,21 +118,26 @@ class Product:
         )
 
     def apply(self, changes: dict[str, Any], now: datetime) -> tuple[Product, list[FieldChange]]:
-        """Returns the updated product and what actually changed (empty when nothing did)."""
-        validated = ProductDraft.create(
-            **{name: changes.get(name, getattr(self, name)) for name in EDITABLE_FIELDS}
-        )
-        diff = [
-            FieldChange(name, str(getattr(self, name)), str(getattr(validated, name)))
+        """Returns the updated product and what actually changed (empty when nothing did).
+
+        Only values that differ from the stored ones are checked, so a stored value today's
+        rules would refuse (a currency ISO 4217 has since withdrawn, say) does not block a
+        change to another field, even when a client sends the whole product back."""
+        given = {
+            name: changes[name]
             for name in EDITABLE_FIELDS
-            if getattr(self, name) != getattr(validated, name)
+            if name in changes and changes[name] != getattr(self, name)
+        }
+        validated = parse_fields(given)
+        diff = [
+            FieldChange(name, str(getattr(self, name)), str(value))
+            for name, value in validated.items()
+            if getattr(self, name) != value
         ]
         if not diff:
             return self, []
-        updated = replace(
-            self, **{name: getattr(validated, name) for name in EDITABLE_FIELDS}, updated_at=now
-        )
-        return updated, diff
+        changed = {change.field: validated[change.field] for change in diff}
+        return replace(self, **changed, updated_at=now), diff
 
 
 @dataclass(frozen=True)

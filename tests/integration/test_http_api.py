@@ -94,6 +94,7 @@ async def test_product_lifecycle(app_client) -> None:  # type: ignore[no-untyped
         ({**LAMP, "price": "abc"}, "price"),
         ({**LAMP, "price": "1.123456"}, "price"),
         ({**LAMP, "currency": "euro"}, "currency"),
+        ({**LAMP, "currency": "EUE"}, "currency"),
         ({**LAMP, "name": ""}, "name"),
         ({**LAMP, "colour": "red"}, "colour"),
         ({k: v for k, v in LAMP.items() if k != "sku"}, "sku"),

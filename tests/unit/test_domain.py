@@ -1,4 +1,5 @@
 import ipaddress
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import uuid4
@@ -82,6 +83,9 @@ def draft(**overrides: object) -> ProductDraft:
         ("price", "NaN"),
         ("price", "1e20"),
         ("currency", "eur"),
+        ("currency", "ZZZ"),  # three capitals, but no currency
+        ("currency", "HRK"),  # withdrawn (Croatia took the euro in 2023)
+        ("currency", "XXX"),  # ISO 4217's "no currency"
         ("name", "   "),
         ("sku", ""),
     ],
@@ -111,6 +115,24 @@ def test_applying_changes_reports_only_what_changed() -> None:
     assert updated.updated_at == later and updated.created_at == NOW
     unchanged, none = product.apply({"name": "Lamp"}, later)
     assert none == [] and unchanged is product
+
+
+@pytest.mark.parametrize("code", ["EUR", "JPY", "CHF", "XAU", "XOF"])
+def test_current_iso_4217_codes_are_currencies(code: str) -> None:
+    assert draft(currency=code).currency == code
+
+
+def test_a_change_checks_only_the_fields_it_gives() -> None:
+    """A stored product whose currency ISO 4217 has since withdrawn can still be renamed;
+    moving a product to that currency cannot be done."""
+    product = replace(Product.new(draft(), NOW), currency="HRK")
+    later = datetime(2026, 3, 2, tzinfo=UTC)
+    renamed, diff = product.apply({"name": "Desk lamp", "currency": "HRK"}, later)
+    assert [(c.field, c.old, c.new) for c in diff] == [("name", "Lamp", "Desk lamp")]
+    assert renamed.currency == "HRK" and renamed.name == "Desk lamp"
+    with pytest.raises(InvalidValue) as caught:
+        Product.new(draft(), NOW).apply({"currency": "HRK"}, later)
+    assert caught.value.field == "currency"
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,12 @@ from domain.product import Product, ProductPage
 Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Description = Annotated[str, msgspec.Meta(max_length=10_000)]
-Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code")]
+Currency = Annotated[
+    str,
+    msgspec.Meta(
+        pattern="^[A-Z]{3}$", description="A current ISO 4217 currency code (not XXX or XTS)"
+    ),
+]
 # No msgspec.Meta bound on Decimal: it fails at request time; the domain checks the range.
 Price = Annotated[Decimal, msgspec.Meta(description='Decimal string, e.g. "19.99"')]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
