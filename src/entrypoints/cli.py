@@ -6,8 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
-import subprocess
 import sys
 import time
 
@@ -21,6 +19,7 @@ from entrypoints.metrics import (
     start_multiprocess_mode,
 )
 from entrypoints.settings import Settings, SettingsError, load
+from entrypoints.supervisor import supervise
 
 log = logging.getLogger("footfall")
 
@@ -105,40 +104,7 @@ def worker(args: argparse.Namespace) -> None:
     os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
     if made is None:  # nothing of ours to remove afterwards: become the Dramatiq CLI
         os.execvp(sys.executable, command)  # noqa: S606
-    sys.exit(_supervise(command, made))
-
-
-_PASSED_ON = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-
-def _supervise(command: list[str], made: str) -> int:
-    """Runs ``command`` (the Dramatiq CLI) as a child until it exits, then removes the
-    metrics directory this process made, which would otherwise outlive every run.
-
-    The child gets a session of its own, so a terminal's Ctrl-C reaches it once, through
-    this process (twice, Dramatiq's workers would take the second as "kill now"); SIGTERM,
-    SIGINT and SIGHUP (Dramatiq's reload) are passed on as they arrive. One that arrives
-    before the child exists is passed on as soon as it does. Returns the exit status as a
-    shell reports it (128 + the signal for a child a signal ended)."""
-    child: subprocess.Popen[bytes] | None = None
-    early: list[int] = []
-
-    def pass_on(signum: int, _frame: object) -> None:
-        if child is None:
-            early.append(signum)
-        elif child.poll() is None:
-            child.send_signal(signum)
-
-    for passed_on in _PASSED_ON:
-        signal.signal(passed_on, pass_on)
-    try:
-        child = subprocess.Popen(command, start_new_session=True)  # noqa: S603
-        for arrived in early:
-            child.send_signal(arrived)
-        status = child.wait()
-    finally:
-        end_multiprocess_mode(made)
-    return status if status >= 0 else 128 - status
+    sys.exit(supervise(command, cleanup=lambda: end_multiprocess_mode(made)))
 
 
 def scheduler(args: argparse.Namespace) -> None:

@@ -1,0 +1,49 @@
+"""supervise(): the child's exit status, the signals it is passed, the cleanup afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from entrypoints.supervisor import supervise
+
+# Writes a file once its SIGTERM handler is in place; exits 7 on SIGTERM, else after 10 s.
+WAITS_FOR_SIGTERM = """
+import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))
+open(sys.argv[1], "w").close()
+time.sleep(10)
+"""
+
+
+def test_the_childs_status_is_returned_and_cleanup_runs() -> None:
+    cleaned: list[bool] = []
+    status = supervise([sys.executable, "-c", "raise SystemExit(3)"], lambda: cleaned.append(True))
+    assert status == 3 and cleaned == [True]
+
+
+def test_a_child_ended_by_a_signal_reports_128_plus_the_signal() -> None:
+    kill_self = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    assert supervise([sys.executable, "-c", kill_self], lambda: None) == 128 + signal.SIGKILL
+
+
+def test_sigterm_is_passed_on_and_the_handler_put_back(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    before = signal.getsignal(signal.SIGTERM)
+
+    def terminate_when_ready() -> None:
+        for _ in range(1_000):
+            if ready.exists():
+                os.kill(os.getpid(), signal.SIGTERM)  # to this process: supervise passes it on
+                return
+            threading.Event().wait(0.01)
+
+    sender = threading.Thread(target=terminate_when_ready)
+    sender.start()
+    status = supervise([sys.executable, "-c", WAITS_FOR_SIGTERM, str(ready)], lambda: None)
+    sender.join()
+    assert status == 7
+    assert signal.getsignal(signal.SIGTERM) is before
