@@ -8,6 +8,8 @@ Prints a table and writes the same figures as JSON under bench/results/.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import gc
 import json
 import math
@@ -20,6 +22,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -539,6 +542,15 @@ async def before_side() -> None:
     gc.freeze()
 
 
+@functools.cache
+def data_dir() -> str:
+    """Where the bench's containers keep their day salts (no broker: a file), removed when
+    the bench exits."""
+    path = tempfile.mkdtemp(prefix="footfall-bench-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def bench_container(name: str, **env: str) -> Any:
     """Footfall's own composition over the bench database (no broker, no server)."""
     return build_container(
@@ -546,7 +558,7 @@ def bench_container(name: str, **env: str) -> Any:
             {
                 "FOOTFALL_DATABASE_URL": db_url(name, "postgresql+asyncpg"),
                 "FOOTFALL_HASH_SECRET": "bench",
-                "FOOTFALL_DATA_DIR": "/tmp",
+                "FOOTFALL_DATA_DIR": data_dir(),
                 **env,
             }
         )
