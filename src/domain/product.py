@@ -89,8 +89,14 @@ class ProductDraft:
     def create(
         cls, *, sku: str, name: str, description: str, price: object, currency: str
     ) -> ProductDraft:
-        given = {"sku": sku, "name": name, "description": description}
-        return cls(**parse_fields({**given, "price": price, "currency": currency}))
+        given = {
+            "sku": sku,
+            "name": name,
+            "description": description,
+            "price": price,
+            "currency": currency,
+        }
+        return cls(**parse_fields(given))
 
 
 @dataclass(frozen=True)
