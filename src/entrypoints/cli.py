@@ -101,7 +101,8 @@ def worker(args: argparse.Namespace) -> None:
         command += ["--fork-function", "entrypoints.metrics:serve_worker_metrics"]
     # On SIGHUP the Dramatiq CLI reloads by running `python -m dramatiq` again, found on
     # PATH: without this, outside an activated venv, that is a Python without Footfall.
-    os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
+    path = os.environ.get("PATH", os.defpath)
+    os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), path])
     if made is None:  # nothing of ours to remove afterwards: become the Dramatiq CLI
         os.execvp(sys.executable, command)  # noqa: S606
     sys.exit(supervise(command, cleanup=lambda: end_multiprocess_mode(made)))

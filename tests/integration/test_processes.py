@@ -238,8 +238,9 @@ def test_worker_and_scheduler_serve_their_metrics(
     tmp_path: Path, postgres_database: str, redis_namespace: str
 ) -> None:
     """The worker processes' counts (here an aggregation run) are served on the worker's
-    metrics port, summed over its processes; the scheduler serves its own. After a SIGTERM
-    the worker exits 0 and leaves no metrics directory behind."""
+    metrics port, summed over its processes; the scheduler serves its own. A SIGHUP reloads
+    the worker processes; after a SIGTERM the worker exits 0 and leaves no metrics
+    directory behind."""
     worker_port, scheduler_port = free_port(), free_port()
     worker_tmp = tmp_path / "tmp"  # where the worker makes its metrics directory
     worker_tmp.mkdir()
@@ -276,9 +277,17 @@ def test_worker_and_scheduler_serve_their_metrics(
         queue = build_container(settings).job_queue()
         try:
             assert asyncio.run(queue.enqueue_coalesced(AGGREGATE_JOB))
+            assert wait_for(lambda: (scrape(worker_metrics, runs) or 0) >= 1)
+            # Dramatiq's reload: the metrics process stops with the old workers, and a new
+            # one starts once the new workers are up (and answers with every count so far).
+            worker.send_signal(signal.SIGHUP)
+            emails = "footfall_emails_sent_total"
+            assert wait_for(lambda: scrape(worker_metrics, emails) is None)
+            assert wait_for(lambda: scrape(worker_metrics, emails) == 0)
+            assert asyncio.run(queue.enqueue_coalesced(AGGREGATE_JOB))
+            assert wait_for(lambda: (scrape(worker_metrics, runs) or 0) >= 2)
         finally:
             queue.close()
-        assert wait_for(lambda: (scrape(worker_metrics, runs) or 0) >= 1)
         scheduler_metrics = f"http://127.0.0.1:{scheduler_port}/metrics"
         assert wait_for(
             lambda: scrape(scheduler_metrics, "footfall_outbox_relay_failures_total") == 0
