@@ -117,6 +117,14 @@ async def test_status_codes_for_bad_requests(app_client) -> None:  # type: ignor
         headers={**ADMIN, "content-type": "application/json"},
     )
     assert malformed.status_code == 400 and malformed.json()["detail"]
+    for method, path in (
+        ("POST", "/api/admin/products"),
+        ("PATCH", f"/api/admin/products/{pid}"),
+        ("POST", f"/api/visits/{uuid4()}/engagement"),
+    ):
+        empty = await client.request(method, path, headers=ADMIN)
+        assert empty.status_code == 400, empty.text
+        assert empty.json()["detail"] == "a JSON body is required and none was sent"
     assert (await client.post("/api/admin/products", json=LAMP, headers=ADMIN)).status_code == 409
     assert (await client.post("/api/admin/products", json=LAMP)).status_code == 401
     wrong = await client.post(

@@ -82,11 +82,23 @@ def validation_error(
 ) -> Response[dict[str, Any]]:
     """Well-formed input that breaks a rule: 422 naming the field as the client sent it.
     (Malformed JSON never gets here: Litestar raises a 400 client error for it, answered by
-    http_error.)"""
+    http_error.) No body at all, where one is required, is not JSON either: 400 saying so
+    (Litestar would answer 422 with the message "'data'")."""
     extra = exc.extra
     if isinstance(extra, list):
+        if _no_body(request) and any(_from_body(error) for error in extra):
+            return _body(HTTP_400_BAD_REQUEST, "a JSON body is required and none was sent")
         extra = _as_sent(request, extra)
     return _body(HTTP_422_UNPROCESSABLE_ENTITY, exc.detail, extra or None)
+
+
+def _no_body(request: Request[Any, Any, Any]) -> bool:
+    headers = request.headers
+    return headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
+
+
+def _from_body(error: Any) -> bool:
+    return isinstance(error, dict) and error.get("source") == "body"
 
 
 def _as_sent(request: Request[Any, Any, Any], errors: list[Any]) -> list[Any]:
