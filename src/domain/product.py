@@ -126,13 +126,14 @@ class Product:
     def apply(self, changes: dict[str, Any], now: datetime) -> tuple[Product, list[FieldChange]]:
         """Returns the updated product and what actually changed (empty when nothing did).
 
-        Only values that differ from the stored ones are checked, so a stored value today's
-        rules would refuse (a currency ISO 4217 has since withdrawn, say) does not block a
-        change to another field, even when a client sends the whole product back."""
+        Values given as the stored ones are (the same text) are not checked again, so a
+        stored value today's rules would refuse (a currency ISO 4217 has since withdrawn, say)
+        does not block a change to another field, even when a client sends the whole product
+        back. Text, not ``!=``: comparing a signalling NaN price raises."""
         given = {
             name: changes[name]
             for name in EDITABLE_FIELDS
-            if name in changes and changes[name] != getattr(self, name)
+            if name in changes and str(changes[name]) != str(getattr(self, name))
         }
         validated = parse_fields(given)
         diff = [

@@ -135,6 +135,13 @@ def test_a_change_checks_only_the_fields_it_gives() -> None:
     assert caught.value.field == "currency"
 
 
+@pytest.mark.parametrize("price", ["sNaN", "NaN", "Infinity", "-1"])
+def test_a_change_to_a_price_that_is_no_amount_names_the_price(price: str) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        Product.new(draft(), NOW).apply({"price": Decimal(price)}, NOW)
+    assert caught.value.field == "price"
+
+
 @pytest.mark.parametrize(
     "moment",
     [
