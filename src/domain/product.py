@@ -16,6 +16,9 @@ from domain.errors import InvalidValue
 
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
 NOT_PRICES = frozenset({"XXX", "XTS"})
+# C0 controls but tab, line feed and carriage return, and DEL: no text a person writes has
+# them, and PostgreSQL cannot store NUL in text at all.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_PRICE = Decimal("999999999999.9999")
 EDITABLE_FIELDS = ("sku", "name", "description", "price", "currency")
 
@@ -53,6 +56,8 @@ def parse_currency(value: str) -> str:
 
 
 def _require_text(field_name: str, value: str, max_length: int, *, allow_empty: bool) -> str:
+    if CONTROL_CHARACTERS.search(value):
+        raise InvalidValue(field_name, "must not contain control characters")
     text = value.strip()
     if not text and not allow_empty:
         raise InvalidValue(field_name, "must not be empty")

@@ -87,6 +87,8 @@ def draft(**overrides: object) -> ProductDraft:
         ("currency", "HRK"),  # withdrawn (Croatia took the euro in 2023)
         ("currency", "XXX"),  # ISO 4217's "no currency"
         ("name", "   "),
+        ("name", "a\x00b"),  # PostgreSQL cannot store NUL in text
+        ("sku", "LAMP\x1b[31m"),
         ("sku", ""),
     ],
 )
