@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import replace
 from datetime import timedelta
@@ -34,6 +35,8 @@ LEASE = timedelta(minutes=5)
 # A message the broker lost, or whose retries ran out, is handed over again after this.
 REQUEUE_AFTER = timedelta(hours=2)
 MAX_ATTEMPTS = 20
+# What secrets.token_urlsafe(32) makes: an unsubscribe token of any other shape is unknown.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class SendLater(Exception):
@@ -65,6 +68,8 @@ class SubscriptionService:
             await uow.commit()
 
     async def unsubscribe(self, token: str) -> None:
+        if not TOKEN_SHAPE.fullmatch(token):  # none was issued (and PostgreSQL refuses NUL)
+            raise SubscriptionNotFound(token)
         async with self._uow() as uow:
             if not await uow.subscriptions.delete_by_token(token):
                 raise SubscriptionNotFound(token)
