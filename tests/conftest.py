@@ -61,6 +61,16 @@ def _pg_url(name: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session; dropped afterwards."""
+    yield from _fresh_database()
+
+
+@pytest.fixture(scope="module")
+def module_postgres_database() -> Iterator[str]:
+    """One for the test module alone, for tests that fill it with what no other expects."""
+    yield from _fresh_database()
+
+
+def _fresh_database() -> Iterator[str]:
     from adapters.sqlalchemy.migrate import upgrade
 
     name = f"footfall_test_{uuid.uuid4().hex[:12]}"
