@@ -3,11 +3,32 @@ to remove its metrics directory once the Dramatiq CLI it starts has exited)."""
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable
 
 _PASSED_ON = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _terminate_with_parent(parent: int) -> Callable[[], None] | None:
+    """For the child, between fork and exec (Linux): ask the kernel for a SIGTERM when this
+    process dies, even by SIGKILL, so the child is not left running without its supervisor
+    (and without anyone to clean up after it). Elsewhere, nothing: the child outlives a
+    killed supervisor, as before."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def in_the_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the supervisor died before the request was made
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return in_the_child
 
 
 def supervise(command: list[str], cleanup: Callable[[], None]) -> int:
@@ -16,7 +37,9 @@ def supervise(command: list[str], cleanup: Callable[[], None]) -> int:
     The child gets a session of its own, so a terminal's Ctrl-C reaches it once, through
     this process (twice, Dramatiq's workers would take the second as "kill now"); SIGTERM,
     SIGINT and SIGHUP (Dramatiq's reload) are passed on as they arrive, and one that arrives
-    before the child exists as soon as it does. The handlers they replaced are put back.
+    before the child exists as soon as it does. The handlers they replaced are put back. On
+Linux the child is sent SIGTERM if this process dies without passing anything on (SIGKILL,
+the OOM killer).
     Returns the exit status as a shell reports it (128 + the signal that ended a child)."""
     child: subprocess.Popen[bytes] | None = None
     early: list[int] = []
@@ -29,7 +52,9 @@ def supervise(command: list[str], cleanup: Callable[[], None]) -> int:
 
     replaced = {passed_on: signal.signal(passed_on, pass_on) for passed_on in _PASSED_ON}
     try:
-        child = subprocess.Popen(command, start_new_session=True)  # noqa: S603
+        child = subprocess.Popen(  # noqa: S603
+            command, start_new_session=True, preexec_fn=_terminate_with_parent(os.getpid())
+        )
         for arrived in early:
             child.send_signal(arrived)
         status = child.wait()

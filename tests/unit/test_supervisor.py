@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from entrypoints.supervisor import supervise
 
@@ -47,3 +51,43 @@ def test_sigterm_is_passed_on_and_the_handler_put_back(tmp_path: Path) -> None:
     sender.join()
     assert status == 7
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+# A supervisor of a child that writes its pid and sleeps; the test kills the supervisor.
+SUPERVISES_A_SLEEPER = """
+import sys
+from entrypoints.supervisor import supervise
+sleeper = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+supervise([sys.executable, "-c", sleeper, sys.argv[1]], lambda: None)
+"""
+
+
+def _running(pid: int) -> bool:
+    """False once the process is gone or a zombie (whoever reaps orphans here may not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_supervisor_does_not_leave_its_child_running(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISES_A_SLEEPER, str(pid_file)])
+    try:
+        deadline = time.monotonic() + 10
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.01)
+        child = int(pid_file.read_text())
+        assert _running(child)
+        supervisor.kill()  # SIGKILL: nothing is passed on, no cleanup runs
+        supervisor.wait()
+        deadline = time.monotonic() + 10
+        while _running(child):
+            assert time.monotonic() < deadline, "the child outlived its supervisor"
+            time.sleep(0.01)
+    finally:
+        supervisor.kill()
+        if pid_file.exists() and pid_file.read_text() and _running(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
