@@ -298,3 +298,59 @@ def test_worker_and_scheduler_serve_their_metrics(
     assert "metrics on http://127.0.0.1" in worker_output + scheduler_output
     assert worker.returncode == 0, worker_output
     assert [path.name for path in worker_tmp.iterdir()] == []
+
+
+def _alive(pid: int) -> bool:
+    """False once the process is gone or a zombie (whoever reaps orphans here may not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_killed_worker_leaves_no_worker_processes_running(
+    tmp_path: Path, postgres_database: str, redis_namespace: str
+) -> None:
+    """`footfall worker` killed outright (SIGKILL: nothing passed on), after a SIGHUP reload
+    re-ran the Dramatiq CLI: the CLI and its worker and metrics processes stop."""
+    port = free_port()
+    env = footfall_env(
+        tmp_path,
+        FOOTFALL_DATABASE_URL=postgres_database,
+        FOOTFALL_BROKER_URL=REDIS_URL,
+        FOOTFALL_REDIS_PREFIX=redis_namespace,
+        FOOTFALL_HASH_SECRET="test-secret",
+        TMPDIR=str(tmp_path),
+    )
+    worker = footfall(
+        "worker",
+        "--processes",
+        "1",
+        "--threads",
+        "1",
+        "--metrics-port",
+        str(port),
+        env=env,
+        cwd=tmp_path,
+    )
+    metrics = f"http://127.0.0.1:{port}/metrics"
+    emails = "footfall_emails_sent_total"
+    cli: list[int] = []
+    try:
+        assert wait_for(lambda: scrape(metrics, emails) == 0)
+        worker.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: scrape(metrics, emails) is None)
+        assert wait_for(lambda: scrape(metrics, emails) == 0)
+        children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+        cli = [int(pid) for pid in children]
+        assert len(cli) == 1
+        worker.kill()
+        worker.wait(timeout=30)
+        assert wait_for(lambda: not _alive(cli[0]))
+        assert wait_for(lambda: scrape(metrics, emails) is None)
+    finally:
+        worker.kill()
+        for pid in cli:
+            if _alive(pid):
+                os.killpg(pid, signal.SIGKILL)  # its own session: the CLI leads the group
+        worker.communicate(timeout=30)  # the pipe closes once every process holding it ends
