@@ -81,6 +81,7 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
             if invalidation is not None:
                 await invalidation.stop()
             await buffer.close()  # graceful stop: every buffered visit is written
+            container.aggregation_trigger().close()
             await container.visit_writer().close()
             if embedded is not None:
                 await embedded.stop()
