@@ -234,6 +234,35 @@ def test_serve_with_two_processes_counts_every_view_in_metrics(tmp_path: Path) -
     assert not list(Path(tempfile.gettempdir()).glob(f"footfall-metrics-*/*_{server.pid}.db"))
 
 
+def worker_env(tmp_path: Path, database: str, namespace: str, tmp: Path) -> dict[str, str]:
+    """The environment of a worker on the test's database and Redis namespace; ``tmp`` is
+    where it makes its metrics directory."""
+    return footfall_env(
+        tmp_path,
+        FOOTFALL_DATABASE_URL=database,
+        FOOTFALL_BROKER_URL=REDIS_URL,
+        FOOTFALL_REDIS_PREFIX=namespace,
+        FOOTFALL_HASH_SECRET="test-secret",
+        TMPDIR=str(tmp),
+    )
+
+
+def start_worker(
+    tmp_path: Path, env: dict[str, str], *, processes: int, metrics_port: int
+) -> subprocess.Popen[str]:
+    return footfall(
+        "worker",
+        "--processes",
+        str(processes),
+        "--threads",
+        "1",
+        "--metrics-port",
+        str(metrics_port),
+        env=env,
+        cwd=tmp_path,
+    )
+
+
 def test_worker_and_scheduler_serve_their_metrics(
     tmp_path: Path, postgres_database: str, redis_namespace: str
 ) -> None:
@@ -244,25 +273,8 @@ def test_worker_and_scheduler_serve_their_metrics(
     worker_port, scheduler_port = free_port(), free_port()
     worker_tmp = tmp_path / "tmp"  # where the worker makes its metrics directory
     worker_tmp.mkdir()
-    env = footfall_env(
-        tmp_path,
-        FOOTFALL_DATABASE_URL=postgres_database,
-        FOOTFALL_BROKER_URL=REDIS_URL,
-        FOOTFALL_REDIS_PREFIX=redis_namespace,
-        FOOTFALL_HASH_SECRET="test-secret",
-        TMPDIR=str(worker_tmp),
-    )
-    worker = footfall(
-        "worker",
-        "--processes",
-        "2",
-        "--threads",
-        "1",
-        "--metrics-port",
-        str(worker_port),
-        env=env,
-        cwd=tmp_path,
-    )
+    env = worker_env(tmp_path, postgres_database, redis_namespace, worker_tmp)
+    worker = start_worker(tmp_path, env, processes=2, metrics_port=worker_port)
     scheduler = footfall("scheduler", "--metrics-port", str(scheduler_port), env=env, cwd=tmp_path)
     runs = "footfall_aggregation_seconds_count"
     try:
@@ -314,25 +326,8 @@ def test_a_killed_worker_leaves_no_worker_processes_running(
     """`footfall worker` killed outright (SIGKILL: nothing passed on), after a SIGHUP reload
     re-ran the Dramatiq CLI: the CLI and its worker and metrics processes stop."""
     port = free_port()
-    env = footfall_env(
-        tmp_path,
-        FOOTFALL_DATABASE_URL=postgres_database,
-        FOOTFALL_BROKER_URL=REDIS_URL,
-        FOOTFALL_REDIS_PREFIX=redis_namespace,
-        FOOTFALL_HASH_SECRET="test-secret",
-        TMPDIR=str(tmp_path),
-    )
-    worker = footfall(
-        "worker",
-        "--processes",
-        "1",
-        "--threads",
-        "1",
-        "--metrics-port",
-        str(port),
-        env=env,
-        cwd=tmp_path,
-    )
+    env = worker_env(tmp_path, postgres_database, redis_namespace, tmp_path)
+    worker = start_worker(tmp_path, env, processes=1, metrics_port=port)
     metrics = f"http://127.0.0.1:{port}/metrics"
     emails = "footfall_emails_sent_total"
     cli: list[int] = []
