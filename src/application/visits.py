@@ -85,6 +85,7 @@ class VisitService:
         clock: Clock,
         metrics: Metrics,
         ids: Callable[[], str] | None = None,
+        on_stored: Callable[[int], None] | None = None,
     ) -> None:
         self._uow = uow
         self._sink = sink
@@ -92,6 +93,9 @@ class VisitService:
         self._clock = clock
         self._metrics = metrics
         self._ids = ids or VisitIds()
+        # Told when beacons are stored (the aggregation trigger, as the buffer tells it of
+        # visits): a beacon for a visit already written still reaches the analytics soon.
+        self._on_stored = on_stored
 
     def track_visit(self, ip: str, user_agent: str, product_id: UUID) -> str | None:
         """Records one page view and returns its visit id (UUIDv7 text), or None for a bot.
@@ -120,3 +124,5 @@ class VisitService:
             await uow.commit()
         if not found:
             raise VisitNotFound(visit_id)
+        if self._on_stored is not None:
+            self._on_stored(1)

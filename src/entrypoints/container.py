@@ -151,6 +151,7 @@ class Container(containers.DeclarativeContainer):
         classifier=classifier,
         clock=clock,
         metrics=metrics,
+        on_stored=aggregation_trigger.provided.visits_written,
     )
     visit_tracker = providers.Singleton(
         _visit_tracker,

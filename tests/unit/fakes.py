@@ -51,13 +51,14 @@ class World:
     def products(self) -> ProductService:
         return ProductService(self.uow, self.clock, TTLProductCache(ttl_s=0))
 
-    def visits(self) -> VisitService:
+    def visits(self, on_stored: Callable[[int], None] | None = None) -> VisitService:
         return VisitService(
             uow=self.uow,
             sink=self.sink,
             classifier=LibraryUserAgentClassifier(),
             clock=self.clock,
             metrics=self.metrics,
+            on_stored=on_stored,
         )
 
     def analytics(self) -> AnalyticsService:

@@ -81,6 +81,24 @@ async def test_engagement_keeps_the_largest_duration_buffered_or_stored() -> Non
     ]
 
 
+async def test_a_stored_beacon_asks_for_an_aggregation_run() -> None:
+    """A beacon for a visit still buffered rides on its visit's flush (which asks); one for
+    a visit already written is stored alone, and asks itself."""
+    world = World()
+    pid = await product_id(world)
+    asked: list[int] = []
+    service = world.visits(on_stored=asked.append)
+    visit = service.track_visit("203.0.113.7", BROWSER_UA, pid)
+    await service.record_engagement(UUID(visit), 3000)
+    assert asked == []
+    await world.flush()
+    await service.record_engagement(UUID(visit), 4000)
+    assert asked == [1]
+    with pytest.raises(VisitNotFound):
+        await service.record_engagement(uuid4(), 1000)
+    assert asked == [1]
+
+
 async def test_engagement_for_an_unknown_visit_is_not_found() -> None:
     with pytest.raises(VisitNotFound):
         await World().visits().record_engagement(uuid4(), 1000)
