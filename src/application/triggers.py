@@ -17,8 +17,8 @@ class AggregationTrigger:
     """Never one job per visit: at most one enqueue attempt per ``min_interval_s`` per process,
     and the queue itself keeps at most one aggregation job pending across processes.
 
-    Visits written inside the interval are not forgotten: one enqueue is due at its end
-    (leading and trailing edge), so the last visits of a burst are folded about
+    Visits (and beacons) written inside the interval are not forgotten: one enqueue is due
+    at its end (leading and trailing edge), so the last of a burst are folded about
     ``min_interval_s`` after they were written, not at the next scheduled run."""
 
     def __init__(self, queue: JobQueue, metrics: Metrics, min_interval_s: float = 5.0) -> None:

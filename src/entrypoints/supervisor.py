@@ -38,8 +38,8 @@ def supervise(command: list[str], cleanup: Callable[[], None]) -> int:
     this process (twice, Dramatiq's workers would take the second as "kill now"); SIGTERM,
     SIGINT and SIGHUP (Dramatiq's reload) are passed on as they arrive, and one that arrives
     before the child exists as soon as it does. The handlers they replaced are put back. On
-Linux the child is sent SIGTERM if this process dies without passing anything on (SIGKILL,
-the OOM killer).
+    Linux the child is sent SIGTERM if this process dies without passing anything on
+    (SIGKILL, the OOM killer).
     Returns the exit status as a shell reports it (128 + the signal that ended a child)."""
     child: subprocess.Popen[bytes] | None = None
     early: list[int] = []
