@@ -41,3 +41,11 @@ class FailOnCall:
         if self.calls == self._number:
             raise self._error
         return await self._call(*args)
+
+
+def process_running(pid: int) -> bool:
+    """False once the process is gone or a zombie (whoever reaps orphans here may not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

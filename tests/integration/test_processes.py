@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from application.triggers import AGGREGATE_JOB
 from entrypoints.container import build_container
 from tests.conftest import REDIS_URL
-from tests.helpers import ADMIN, BROWSER_UA, make_settings
+from tests.helpers import ADMIN, BROWSER_UA, make_settings, process_running
 
 pytestmark = pytest.mark.integration
 FOOTFALL = [sys.executable, "-c", "from entrypoints.cli import main; main()"]
@@ -312,14 +312,6 @@ def test_worker_and_scheduler_serve_their_metrics(
     assert [path.name for path in worker_tmp.iterdir()] == []
 
 
-def _alive(pid: int) -> bool:
-    """False once the process is gone or a zombie (whoever reaps orphans here may not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_a_killed_worker_leaves_no_worker_processes_running(
     tmp_path: Path, postgres_database: str, redis_namespace: str
 ) -> None:
@@ -341,11 +333,11 @@ def test_a_killed_worker_leaves_no_worker_processes_running(
         assert len(cli) == 1
         worker.kill()
         worker.wait(timeout=30)
-        assert wait_for(lambda: not _alive(cli[0]))
+        assert wait_for(lambda: not process_running(cli[0]))
         assert wait_for(lambda: scrape(metrics, emails) is None)
     finally:
         worker.kill()
         for pid in cli:
-            if _alive(pid):
+            if process_running(pid):
                 os.killpg(pid, signal.SIGKILL)  # its own session: the CLI leads the group
         worker.communicate(timeout=30)  # the pipe closes once every process holding it ends

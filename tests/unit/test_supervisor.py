@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from entrypoints.supervisor import supervise
+from tests.helpers import process_running
 
 # Writes a file once its SIGTERM handler is in place; exits 7 on SIGTERM, else after 10 s.
 WAITS_FOR_SIGTERM = """
@@ -57,17 +58,10 @@ def test_sigterm_is_passed_on_and_the_handler_put_back(tmp_path: Path) -> None:
 SUPERVISES_A_SLEEPER = """
 import sys
 from entrypoints.supervisor import supervise
+from tests.helpers import process_running
 sleeper = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
 supervise([sys.executable, "-c", sleeper, sys.argv[1]], lambda: None)
 """
-
-
-def _running(pid: int) -> bool:
-    """False once the process is gone or a zombie (whoever reaps orphans here may not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
@@ -80,14 +74,18 @@ def test_a_killed_supervisor_does_not_leave_its_child_running(tmp_path: Path) ->
             assert time.monotonic() < deadline, "the child never started"
             time.sleep(0.01)
         child = int(pid_file.read_text())
-        assert _running(child)
+        assert process_running(child)
         supervisor.kill()  # SIGKILL: nothing is passed on, no cleanup runs
         supervisor.wait()
         deadline = time.monotonic() + 10
-        while _running(child):
+        while process_running(child):
             assert time.monotonic() < deadline, "the child outlived its supervisor"
             time.sleep(0.01)
     finally:
         supervisor.kill()
-        if pid_file.exists() and pid_file.read_text() and _running(int(pid_file.read_text())):
+        if (
+            pid_file.exists()
+            and pid_file.read_text()
+            and process_running(int(pid_file.read_text()))
+        ):
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
