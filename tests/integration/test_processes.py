@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import signal
@@ -182,7 +183,7 @@ def scrape(url: str, metric: str, **labels: str) -> float | None:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
-    except OSError:
+    except (OSError, http.client.HTTPException):  # e.g. cut off by a reload
         return None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -325,12 +326,12 @@ def test_a_killed_worker_leaves_no_worker_processes_running(
     cli: list[int] = []
     try:
         assert wait_for(lambda: scrape(metrics, emails) == 0)
-        worker.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: scrape(metrics, emails) is None)
-        assert wait_for(lambda: scrape(metrics, emails) == 0)
         children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
         cli = [int(pid) for pid in children]
         assert len(cli) == 1
+        worker.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: scrape(metrics, emails) is None)
+        assert wait_for(lambda: scrape(metrics, emails) == 0)
         worker.kill()
         worker.wait(timeout=30)
         assert wait_for(lambda: not process_running(cli[0]))
