@@ -15,11 +15,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
 
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from entrypoints.supervisor import signal_when_parent_dies
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +76,22 @@ def serve_metrics(host: str, port: int, registry: CollectorRegistry) -> None:
 
 def serve_worker_metrics() -> int:
     """A Dramatiq fork function (`footfall worker` passes it to the Dramatiq CLI): serves the
-    sum of the worker processes' metrics until the CLI stops it."""
+    sum of the worker processes' metrics until the CLI stops it.
+
+    The Dramatiq CLI does not wait for its fork processes when it exits or reloads, so this
+    one must not outlive it or linger: it has nothing to finish, so a stop signal ends it at
+    once (not by Dramatiq's handler, which raises SystemExit in this thread and relies on the
+    interpreter winding down), and on Linux it is killed if the CLI dies without a word. A
+    lingering one would hold the port that the reloaded CLI's new one needs."""
+    signal_when_parent_dies(signal.SIGKILL, os.getppid())
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _exit_now)
     host = os.environ.get("FOOTFALL_HOST") or "127.0.0.1"
     port = int(os.environ.get("FOOTFALL_METRICS_PORT") or WORKER_METRICS_PORT)
     serve_metrics(host, port, collecting_registry(CollectorRegistry()))
-    threading.Event().wait()  # the CLI's SIGTERM handler exits the process
+    threading.Event().wait()
     return 0
+
+
+def _exit_now(_signum: int, _frame: object) -> None:
+    os._exit(0)

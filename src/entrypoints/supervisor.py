@@ -12,23 +12,26 @@ from collections.abc import Callable
 
 _PASSED_ON = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def signal_when_parent_dies(signum: int, parent: int) -> None:
+    """Asks Linux to send this process ``signum`` when ``parent`` (its parent now) dies, even
+    by SIGKILL; sends it at once if the parent is gone already. Elsewhere, nothing."""
+    if _PRCTL is None:
+        return
+    _PRCTL(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    if os.getppid() != parent:  # died before the request was made
+        os.kill(os.getpid(), signum)
 
 
 def _terminate_with_parent(parent: int) -> Callable[[], None] | None:
-    """For the child, between fork and exec (Linux): ask the kernel for a SIGTERM when this
-    process dies, even by SIGKILL, so the child is not left running without its supervisor
-    (and without anyone to clean up after it). Elsewhere, nothing: the child outlives a
-    killed supervisor, as before."""
-    if not sys.platform.startswith("linux"):
+    """For the child, between fork and exec: SIGTERM when the supervisor dies, so the child
+    is not left running without it (and without anyone to clean up after it). Where Linux's
+    request is not available, nothing: the child outlives a killed supervisor."""
+    if _PRCTL is None:
         return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-    def in_the_child() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # the supervisor died before the request was made
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return in_the_child
+    return lambda: signal_when_parent_dies(signal.SIGTERM, parent)
 
 
 def supervise(command: list[str], cleanup: Callable[[], None]) -> int:

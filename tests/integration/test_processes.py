@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,16 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from application.triggers import AGGREGATE_JOB
 from entrypoints.container import build_container
 from tests.conftest import REDIS_URL
-from tests.helpers import ADMIN, BROWSER_UA, make_settings, process_running
+from tests.helpers import ADMIN, BROWSER_UA, free_port, make_settings, process_running
 
 pytestmark = pytest.mark.integration
 FOOTFALL = [sys.executable, "-c", "from entrypoints.cli import main; main()"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def footfall_env(tmp_path: Path, **extra: str) -> dict[str, str]:

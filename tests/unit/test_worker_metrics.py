@@ -1,0 +1,88 @@
+"""The worker's metrics process (a Dramatiq fork process): it never outlives the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port, process_running
+
+# Forks a child that serves the worker metrics, as the Dramatiq CLI does, writes its pid
+# and sleeps; the test ends the parent or the child.
+FORKS_THE_METRICS = """
+import os, sys, time
+child = os.fork()
+if child == 0:
+    os.environ["FOOTFALL_METRICS_PORT"] = sys.argv[1]
+    from entrypoints.metrics import serve_worker_metrics
+    serve_worker_metrics()
+    os._exit(1)
+open(sys.argv[2], "w").write(str(child))
+time.sleep(60)
+"""
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _wait(check: object, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+    port, pid_file = free_port(), tmp_path / "pid"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", FORKS_THE_METRICS, str(port), str(pid_file)], env=env
+    )
+    assert _wait(lambda: pid_file.exists() and pid_file.read_text())
+    child = int(pid_file.read_text())
+    assert _wait(lambda: _answers(port)), "the metrics process never answered"
+    return parent, child, port
+
+
+def _stop(parent: subprocess.Popen[bytes], child: int) -> None:
+    parent.kill()
+    parent.wait()
+    if process_running(child):
+        os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_ends_it_at_once(tmp_path: Path, stop: signal.Signals) -> None:
+    parent, child, port = _start(tmp_path)
+    try:
+        os.kill(child, stop)
+        assert _wait(lambda: not process_running(child), seconds=5)
+        assert not _answers(port)
+    finally:
+        _stop(parent, child)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_it_does_not_outlive_its_parent(tmp_path: Path) -> None:
+    parent, child, port = _start(tmp_path)
+    try:
+        parent.kill()  # the CLI dies without a word to its fork processes
+        parent.wait()
+        assert _wait(lambda: not process_running(child), seconds=5)
+        assert _wait(lambda: not _answers(port), seconds=5)
+    finally:
+        _stop(parent, child)
