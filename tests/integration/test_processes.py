@@ -299,8 +299,10 @@ def test_worker_and_scheduler_serve_their_metrics(
             lambda: scrape(scheduler_metrics, "footfall_outbox_relay_failures_total") == 0
         )
     finally:
-        worker_output = stop(worker)
-        scheduler_output = stop(scheduler)
+        try:
+            worker_output = stop(worker)
+        finally:  # a worker that does not stop must not leave the scheduler running
+            scheduler_output = stop(scheduler)
     assert "metrics on http://127.0.0.1" in worker_output + scheduler_output
     assert worker.returncode == 0, worker_output
     assert [path.name for path in worker_tmp.iterdir()] == []
