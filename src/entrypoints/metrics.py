@@ -17,7 +17,7 @@ import os
 import shutil
 import signal
 import tempfile
-import threading
+from typing import NoReturn
 
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -74,24 +74,23 @@ def serve_metrics(host: str, port: int, registry: CollectorRegistry) -> None:
         log.info("metrics on http://%s:%d/metrics", host, port)
 
 
-def serve_worker_metrics() -> int:
+def serve_worker_metrics() -> NoReturn:
     """A Dramatiq fork function (`footfall worker` passes it to the Dramatiq CLI): serves the
-    sum of the worker processes' metrics until the CLI stops it.
+    sum of the worker processes' metrics until the CLI stops it (SIGTERM, or SIGHUP when it
+    reloads), and on Linux until the CLI dies, even by SIGKILL.
 
-    The Dramatiq CLI does not wait for its fork processes when it exits or reloads, so this
-    one must not outlive it or linger: it has nothing to finish, so a stop signal ends it at
-    once (not by Dramatiq's handler, which raises SystemExit in this thread and relies on the
-    interpreter winding down), and on Linux it is killed if the CLI dies without a word. A
-    lingering one would hold the port that the reloaded CLI's new one needs."""
+    The Dramatiq CLI waits for neither its fork processes' exit on a reload nor on its own, so
+    this one must end on the signal, every time. A Python signal handler runs only when the
+    main thread runs: waiting on a lock, the main thread never woke when the kernel handed
+    the signal to the HTTP server's thread (it may pick any thread not blocking it), and the
+    old process kept the port the reloaded CLI's new one needed ("address already in use").
+    So the stop signals are blocked before the server's thread starts (it inherits the mask)
+    and taken by ``sigwait`` in the main thread; there is nothing to finish."""
     signal_when_parent_dies(signal.SIGKILL, os.getppid())
-    for stop in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(stop, _exit_now)
+    stops = {signal.SIGTERM, signal.SIGHUP}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
     host = os.environ.get("FOOTFALL_HOST") or "127.0.0.1"
     port = int(os.environ.get("FOOTFALL_METRICS_PORT") or WORKER_METRICS_PORT)
     serve_metrics(host, port, collecting_registry(CollectorRegistry()))
-    threading.Event().wait()
-    return 0
-
-
-def _exit_now(_signum: int, _frame: object) -> None:
+    signal.sigwait(stops)
     os._exit(0)
