@@ -13,7 +13,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from application.triggers import AGGREGATE_JOB
 from entrypoints.container import build_container
 from tests.conftest import REDIS_URL
-from tests.helpers import ADMIN, BROWSER_UA, free_port, make_settings, process_running
+from tests.helpers import (
+    ADMIN,
+    BROWSER_UA,
+    free_port,
+    make_settings,
+    process_running,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 FOOTFALL = [sys.executable, "-c", "from entrypoints.cli import main; main()"]
@@ -183,15 +189,6 @@ def scrape(url: str, metric: str, **labels: str) -> float | None:
             if sample.name == metric and sample.labels == labels:
                 return float(sample.value)
     return None
-
-
-def wait_for(check: Callable[[], bool], seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def stop(process: subprocess.Popen[str]) -> str:

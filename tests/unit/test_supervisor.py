@@ -7,13 +7,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from entrypoints.supervisor import supervise
-from tests.helpers import process_running
+from tests.helpers import process_running, wait_for
 
 # Writes a file once its SIGTERM handler is in place; exits 7 on SIGTERM, else after 10 s.
 WAITS_FOR_SIGTERM = """
@@ -58,7 +57,6 @@ def test_sigterm_is_passed_on_and_the_handler_put_back(tmp_path: Path) -> None:
 SUPERVISES_A_SLEEPER = """
 import sys
 from entrypoints.supervisor import supervise
-from tests.helpers import process_running
 sleeper = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
 supervise([sys.executable, "-c", sleeper, sys.argv[1]], lambda: None)
 """
@@ -69,18 +67,14 @@ def test_a_killed_supervisor_does_not_leave_its_child_running(tmp_path: Path) ->
     pid_file = tmp_path / "pid"
     supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISES_A_SLEEPER, str(pid_file)])
     try:
-        deadline = time.monotonic() + 10
-        while not pid_file.exists() or not pid_file.read_text():
-            assert time.monotonic() < deadline, "the child never started"
-            time.sleep(0.01)
+        started = wait_for(lambda: pid_file.exists() and pid_file.read_text(), 10, every=0.01)
+        assert started, "the child never started"
         child = int(pid_file.read_text())
         assert process_running(child)
         supervisor.kill()  # SIGKILL: nothing is passed on, no cleanup runs
         supervisor.wait()
-        deadline = time.monotonic() + 10
-        while process_running(child):
-            assert time.monotonic() < deadline, "the child outlived its supervisor"
-            time.sleep(0.01)
+        stopped = wait_for(lambda: not process_running(child), 10, every=0.01)
+        assert stopped, "the child outlived its supervisor"
     finally:
         supervisor.kill()
         if (

@@ -10,6 +10,12 @@ from application.triggers import AGGREGATE_JOB, AggregationTrigger
 INTERVAL_S = 0.2
 
 
+def trigger_on(
+    queue: InMemoryJobQueue, metrics: InMemoryMetrics | None = None
+) -> AggregationTrigger:
+    return AggregationTrigger(queue, metrics or InMemoryMetrics(), min_interval_s=INTERVAL_S)
+
+
 def started(queue: InMemoryJobQueue) -> None:
     """What the worker does when the job starts: the next request may enqueue again."""
     queue.coalesced.discard(AGGREGATE_JOB)
@@ -17,7 +23,7 @@ def started(queue: InMemoryJobQueue) -> None:
 
 async def test_visits_written_inside_the_interval_are_enqueued_at_its_end() -> None:
     queue = InMemoryJobQueue()
-    trigger = AggregationTrigger(queue, InMemoryMetrics(), min_interval_s=INTERVAL_S)
+    trigger = trigger_on(queue)
     trigger.visits_written(3)
     await asyncio.sleep(0.01)
     assert queue.jobs == [(AGGREGATE_JOB, ())]  # the first flush: at once
@@ -38,7 +44,7 @@ async def test_visits_written_inside_the_interval_are_enqueued_at_its_end() -> N
 
 async def test_no_visits_no_job() -> None:
     queue = InMemoryJobQueue()
-    trigger = AggregationTrigger(queue, InMemoryMetrics(), min_interval_s=INTERVAL_S)
+    trigger = trigger_on(queue)
     trigger.visits_written(0)
     await asyncio.sleep(0.01)
     assert queue.jobs == []
@@ -55,7 +61,7 @@ async def test_an_enqueue_still_on_its_way_is_followed_by_another() -> None:
             return await super().enqueue_coalesced(job)
 
     queue = SlowQueue()
-    trigger = AggregationTrigger(queue, InMemoryMetrics(), min_interval_s=INTERVAL_S)
+    trigger = trigger_on(queue)
     trigger.visits_written(1)
     await asyncio.sleep(INTERVAL_S * 1.5)
     trigger.visits_written(1)  # past the interval, the first enqueue still waiting
@@ -69,7 +75,7 @@ async def test_an_enqueue_still_on_its_way_is_followed_by_another() -> None:
 
 async def test_close_drops_an_enqueue_still_due() -> None:
     queue = InMemoryJobQueue()
-    trigger = AggregationTrigger(queue, InMemoryMetrics(), min_interval_s=INTERVAL_S)
+    trigger = trigger_on(queue)
     trigger.visits_written(1)
     await asyncio.sleep(0.01)
     trigger.visits_written(1)
@@ -82,7 +88,7 @@ async def test_a_down_broker_is_counted_and_retried_once_more_visits_arrive() ->
     queue = InMemoryJobQueue()
     queue.down = True
     metrics = InMemoryMetrics()
-    trigger = AggregationTrigger(queue, metrics, min_interval_s=INTERVAL_S)
+    trigger = trigger_on(queue, metrics)
     trigger.visits_written(1)
     await asyncio.sleep(0.01)
     assert metrics.counters["aggregation_enqueue_failures"] == 1

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, process_running
+from tests.helpers import free_port, process_running, wait_for
 
 # Forks a child that serves the worker metrics, as the Dramatiq CLI does, writes its pid
 # and sleeps; the test ends the parent or the child.
@@ -42,15 +42,6 @@ def _answers(port: int) -> bool:
         return False
 
 
-def _wait(check: object, seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def _start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int, int]:
     tmp_path.mkdir(exist_ok=True)
     port, pid_file = free_port(), tmp_path / "pid"
@@ -58,9 +49,9 @@ def _start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int, int]:
     parent = subprocess.Popen(
         [sys.executable, "-c", FORKS_THE_METRICS, str(port), str(pid_file)], env=env
     )
-    assert _wait(lambda: pid_file.exists() and pid_file.read_text())
+    assert wait_for(lambda: pid_file.exists() and pid_file.read_text(), 10, every=0.02)
     child = int(pid_file.read_text())
-    assert _wait(lambda: _answers(port)), "the metrics process never answered"
+    assert wait_for(lambda: _answers(port), 10, every=0.02), "the metrics process never answered"
     return parent, child, port
 
 
@@ -86,7 +77,7 @@ def _stops_while_scraped(tmp_path: Path, stop: int) -> bool:
             scraper.start()
         time.sleep(0.05)
         os.kill(child, stop)
-        return _wait(lambda: not process_running(child), seconds=3)
+        return wait_for(lambda: not process_running(child), 3, every=0.02)
     finally:
         done.set()
         for scraper in scrapers:
@@ -109,7 +100,7 @@ def test_it_does_not_outlive_its_parent(tmp_path: Path) -> None:
     try:
         parent.kill()  # the CLI dies without a word to its fork processes
         parent.wait()
-        assert _wait(lambda: not process_running(child), seconds=5)
-        assert _wait(lambda: not _answers(port), seconds=5)
+        assert wait_for(lambda: not process_running(child), 5, every=0.02)
+        assert wait_for(lambda: not _answers(port), 5, every=0.02)
     finally:
         _stop(parent, child)
