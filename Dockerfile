@@ -2,9 +2,9 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
-RUN pip install --no-cache-dir . && useradd --system --home /app footfall
+RUN pip install --no-cache-dir -c constraints.txt . && useradd --system --home /app footfall
 USER footfall
 EXPOSE 8000
 CMD ["footfall", "serve"]
