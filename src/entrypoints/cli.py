@@ -55,6 +55,8 @@ def serve(_: argparse.Namespace) -> None:
             "embedded mode: in-process broker, worker and schedule"
             + ("" if settings.sendgrid_api_key else "; e-mails are written to the log")
         )
+        if settings.web_concurrency > 1:
+            print(_cache_across_processes(settings))
     sys.stdout.flush()
     # Several server processes: /metrics sums them all (see entrypoints.metrics).
     made = start_multiprocess_mode() if settings.web_concurrency > 1 else None
@@ -73,6 +75,20 @@ def serve(_: argparse.Namespace) -> None:
         )
     finally:
         end_multiprocess_mode(made)
+
+
+def _cache_across_processes(settings: Settings) -> str:
+    """What several API processes without a broker do about the product cache."""
+    if settings.product_cache_ttl_s <= 0:
+        return (
+            f"product cache off: {settings.web_concurrency} processes and no broker to tell "
+            "each other of admin changes (FOOTFALL_PRODUCT_CACHE_TTL_S turns it on)"
+        )
+    return (
+        f"product cache on in {settings.web_concurrency} processes with no broker: an admin "
+        "change reaches the other processes as their entries age, up to "
+        f"{3 * settings.product_cache_ttl_s:g} s"
+    )
 
 
 def worker(args: argparse.Namespace) -> None:

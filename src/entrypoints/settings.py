@@ -109,11 +109,17 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     token = env.get("FOOTFALL_ADMIN_TOKEN")
     host = env.get("FOOTFALL_HOST") or "127.0.0.1"
     port = _int(env, "FOOTFALL_PORT", 8000, minimum=1)
+    broker_url = env.get("FOOTFALL_BROKER_URL") or None
+    web_concurrency = _int(env, "WEB_CONCURRENCY", 1, minimum=1)
+    # Admin changes reach other API processes' caches over the broker's Redis; without one,
+    # several processes would each serve a product changed or deleted elsewhere until its
+    # entry aged (up to 3 x the TTL): no cache then, unless one is asked for.
+    cache_ttl_default = 0.0 if broker_url is None and web_concurrency > 1 else 10.0
     shown_host = f"[{host}]" if ":" in host else host
     return Settings(
         database_url=env.get("FOOTFALL_DATABASE_URL")
         or f"sqlite+aiosqlite:///{data_dir / 'footfall.db'}",
-        broker_url=env.get("FOOTFALL_BROKER_URL") or None,
+        broker_url=broker_url,
         admin_token=token or secrets.token_urlsafe(24),
         admin_token_generated=not token,
         hash_secret=secret.encode() if secret else _secret_beside(data_dir),
@@ -124,13 +130,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         email_from=env.get("FOOTFALL_EMAIL_FROM") or "no-reply@localhost",
         host=host,
         port=port,
-        web_concurrency=_int(env, "WEB_CONCURRENCY", 1, minimum=1),
+        web_concurrency=web_concurrency,
         public_url=(env.get("FOOTFALL_PUBLIC_URL") or f"http://{shown_host}:{port}").rstrip("/"),
         aggregate_every_s=_float(env, "FOOTFALL_AGGREGATE_EVERY_S", 60.0),
         visit_retention_days=_int(env, "FOOTFALL_VISIT_RETENTION_DAYS", 90, minimum=1),
         visit_buffer_max=_int(env, "FOOTFALL_VISIT_BUFFER_MAX", 100_000, minimum=1),
         visit_flush_interval_s=_float(env, "FOOTFALL_VISIT_FLUSH_INTERVAL_S", 0.1),
-        product_cache_ttl_s=_float(env, "FOOTFALL_PRODUCT_CACHE_TTL_S", 10.0),
+        product_cache_ttl_s=_float(env, "FOOTFALL_PRODUCT_CACHE_TTL_S", cache_ttl_default),
         email_lease_s=_float(env, "FOOTFALL_EMAIL_LEASE_S", 300.0),
         cors_origins=tuple(
             o.strip() for o in (env.get("FOOTFALL_CORS_ORIGINS") or "*").split(",") if o.strip()

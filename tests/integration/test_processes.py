@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -223,6 +224,32 @@ def test_serve_with_two_processes_counts_every_view_in_metrics(tmp_path: Path) -
         output = stop(server)
     assert "Application shutdown complete" in output
     assert not list(Path(tempfile.gettempdir()).glob(f"footfall-metrics-*/*_{server.pid}.db"))
+
+
+def test_two_embedded_processes_both_serve_an_admin_change_at_once(tmp_path: Path) -> None:
+    """Without a broker the API processes cannot tell each other of a change: a process that
+    had the product cached must not serve it changed or deleted elsewhere."""
+    server, base, _ = start_serve(tmp_path, WEB_CONCURRENCY="2")
+    try:
+        product_id = create_product(base)
+        product = f"{base}/api/products/{product_id}"
+        admin = f"{base}/api/admin/products/{product_id}"
+        views = 40  # a connection each: both processes read (and could cache) the product
+        for _ in range(views):
+            request(product)
+        request(admin, "PATCH", {"name": "Lamp 2"}, ADMIN)
+        names = {json.loads(request(product)[2])["name"] for _ in range(views)}
+        assert names == {"Lamp 2"}
+        request(admin, "DELETE", headers=ADMIN)
+        statuses = set()
+        for _ in range(views):
+            try:
+                statuses.add(request(product)[0])
+            except urllib.error.HTTPError as exc:
+                statuses.add(exc.code)
+        assert statuses == {404}
+    finally:
+        stop(server)
 
 
 def worker_env(tmp_path: Path, database: str, namespace: str, tmp: Path) -> dict[str, str]:
