@@ -1,7 +1,9 @@
 """Cross-process product cache invalidation over Redis pub/sub.
 
-An admin change in one API process drops the product from every process's cache at once;
-if the message is lost (Redis restarting), the cache TTL still bounds the stale read.
+An admin change in one API process drops the product from every process's cache at once.
+A process whose subscription was cut (Redis restarting) may have missed changes meanwhile:
+it empties its cache each time it has subscribed. A change whose message could not be
+published at all is bounded by the cache TTL.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ log = logging.getLogger(__name__)
 
 class RedisCacheInvalidation:
     def __init__(self, url: str, channel: str, cache: TTLProductCache) -> None:
-        self._client: Any = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2)
+        # Named after the channel, so that CLIENT LIST tells its connections apart.
+        self._client: Any = redis.asyncio.Redis.from_url(
+            url, socket_connect_timeout=2, client_name=channel
+        )
         self._channel = channel
         self._cache = cache
         self._task: asyncio.Task[None] | None = None
@@ -60,11 +65,16 @@ class RedisCacheInvalidation:
             try:
                 async with self._client.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
-                    self.subscribed.set()
-                    backoff = 0.5
                     async for message in pubsub.listen():
-                        if message.get("type") == "message":
+                        kind = message.get("type")
+                        if kind == "message":
                             self._cache.drop(UUID(message["data"].decode()))
+                        elif kind == "subscribe":  # confirmed, here or by a silent reconnect
+                            # What changed before went unheard (a cut subscription, or pages
+                            # served before the first one): forget it all; from now on we hear.
+                            self._cache.clear()
+                            self.subscribed.set()
+                            backoff = 0.5
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -62,5 +62,9 @@ class TTLProductCache:
         """Forgets one product locally (what a peer's invalidation message calls)."""
         self._items.pop(product_id, None)
 
+    def clear(self) -> None:
+        """Forgets every product locally (after changes may have gone unheard)."""
+        self._items.clear()
+
     def on_invalidate(self, listener: Callable[[UUID], None]) -> None:
         self._listeners.append(listener)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+import redis.asyncio
 
 from adapters.cache_invalidation import RedisCacheInvalidation
 from adapters.product_cache import TTLProductCache
@@ -42,6 +43,49 @@ async def test_a_change_in_one_process_drops_the_product_everywhere(redis_namesp
             await asyncio.sleep(0.02)
         assert there.get(product.id) is None
     finally:
+        for bus in buses:
+            await bus.stop()
+
+
+async def test_a_process_cut_off_from_the_channel_forgets_what_it_cached(
+    redis_namespace: str,
+) -> None:
+    """Changes made while its subscription was cut went unheard: once it hears again, what
+    it had cached is read afresh rather than served for up to three TTLs."""
+    channel = f"{redis_namespace}:product-changed"
+    here, there = TTLProductCache(ttl_s=60), TTLProductCache(ttl_s=60)
+    buses = [RedisCacheInvalidation(REDIS_URL, channel, cache) for cache in (here, there)]
+    admin = redis.asyncio.Redis.from_url(REDIS_URL)
+    for bus in buses:
+        bus.start()
+    try:
+        await asyncio.wait_for(asyncio.gather(*(b.subscribed.wait() for b in buses)), 5)
+        kept, later = lamp(), lamp()
+        there.put(kept)
+        cut = [
+            client["id"]
+            for client in await admin.client_list(_type="pubsub")
+            if client["name"] == channel
+        ]
+        assert len(cut) == 2
+        for client_id in cut:
+            await admin.client_kill_filter(_id=client_id)
+        for _ in range(250):
+            if there.get(kept.id) is None:
+                break
+            await asyncio.sleep(0.02)
+        assert there.get(kept.id) is None
+        # And it hears again.
+        await asyncio.wait_for(asyncio.gather(*(b.subscribed.wait() for b in buses)), 5)
+        there.put(later)
+        here.invalidate(later.id)
+        for _ in range(250):
+            if there.get(later.id) is None:
+                break
+            await asyncio.sleep(0.02)
+        assert there.get(later.id) is None
+    finally:
+        await admin.aclose()
         for bus in buses:
             await bus.stop()
 
