@@ -17,6 +17,7 @@ COUNTERS = {
     "outbox_relay_failures": "Outbox relay passes that found the broker unavailable",
     "aggregation_enqueue_failures": "Aggregation triggers that found the broker unavailable",
     "database_unavailable": "Requests answered 503 because the database could not be reached",
+    "salt_cleanup_failures": "Aggregation runs that could not destroy past days' salts (retried)",
 }
 HISTOGRAMS = {
     "aggregation_seconds": "Duration of an update_analytics run",

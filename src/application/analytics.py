@@ -108,9 +108,15 @@ class AnalyticsService:
             await uow.commit()
         if forget is not None:
             self._keys_forgotten_before = forget
-        # A past day's salt must not outlive its day: visitors of that day become unlinkable.
-        await self._salts.forget_before(started.date())
         self._metrics.increment("visits_aggregated", processed)
+        # A past day's salt must not outlive its day: visitors of that day become unlinkable.
+        try:
+            await self._salts.forget_before(started.date())
+        except Exception as exc:
+            # The run's work is committed; failing it would only redo it. Redis expires a
+            # day's salt with the day anyway; the next run asks again.
+            self._metrics.increment("salt_cleanup_failures")
+            log.warning("past days' salts not destroyed this run: %s", type(exc).__name__)
         return AggregationReport(visits_processed=processed, visits_deleted=deleted)
 
     async def _fold_stepwise(self, uow: UnitOfWork, open_from: date | None) -> WindowReport:

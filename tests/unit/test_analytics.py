@@ -107,3 +107,23 @@ async def test_retention_deletes_old_aggregated_visits_and_expired_salts() -> No
     assert old_day not in world.salts.salts
     kept = await world.analytics().product_analytics(pid, old_day, old_day)
     assert kept.total_visits == 1  # aggregates are kept
+
+
+async def test_a_salt_store_that_is_away_does_not_fail_the_run_it_follows() -> None:
+    """Destroying past salts comes after the run's work is committed: a salt store that is
+    away (Redis restarting) is counted and asked again, the run is not failed and redone."""
+    world = World()
+    pid = await make_product(world, "lamp")
+    world.visits().track_visit("203.0.113.1", BROWSER_UA, pid)
+    await world.flush()
+    yesterday = world.clock.now().date()
+    world.clock.advance(days=1)
+    world.salts.down = True
+    report = await world.analytics().update_analytics()
+    assert report.visits_processed == 1
+    assert world.metrics.counters["salt_cleanup_failures"] == 1
+    assert yesterday in world.salts.salts
+    world.salts.down = False
+    await world.analytics().update_analytics()
+    assert yesterday not in world.salts.salts
+    assert world.metrics.counters["salt_cleanup_failures"] == 1

@@ -27,14 +27,23 @@ class ManualClock:
 
 
 class InMemorySaltStore:
+    """``down = True`` makes it refuse like an unreachable Redis."""
+
     def __init__(self) -> None:
         self.salts: dict[date, bytes] = {}
+        self.down = False
 
     async def salt_for(self, day: date) -> bytes:
+        self._check()
         return self.salts.setdefault(day, secrets.token_bytes(32))
 
     async def forget_before(self, day: date) -> None:
+        self._check()
         self.salts = {d: s for d, s in self.salts.items() if d >= day}
+
+    def _check(self) -> None:
+        if self.down:
+            raise ConnectionError("salt store unavailable")
 
 
 class InMemoryJobQueue:
