@@ -361,3 +361,32 @@ def test_a_killed_worker_leaves_no_worker_processes_running(
             if process_running(pid):
                 os.killpg(pid, signal.SIGKILL)  # its own session: the CLI leads the group
         worker.communicate(timeout=30)  # the pipe closes once every process holding it ends
+
+
+def test_a_stop_sent_to_the_whole_process_group_stops_the_worker_gracefully(
+    tmp_path: Path, postgres_database: str, redis_namespace: str
+) -> None:
+    """systemd (KillMode=control-group), `kill -- -PGID` or `pkill -f` signal every process
+    at once: each worker process gets the SIGTERM twice (directly, and passed on by the
+    Dramatiq CLI) and must take it as one graceful stop, not as "kill now"."""
+    port = free_port()
+    env = worker_env(tmp_path, postgres_database, redis_namespace, tmp_path)
+    worker = start_worker(tmp_path, env, processes=2, metrics_port=port)
+    cli: list[int] = []
+    try:
+        assert wait_for(
+            lambda: scrape(f"http://127.0.0.1:{port}/metrics", "footfall_emails_sent_total") == 0
+        )
+        children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+        cli = [int(pid) for pid in children]
+        os.killpg(cli[0], signal.SIGTERM)  # its own session: the CLI leads the group
+        assert wait_for(lambda: not process_running(cli[0]))
+        worker.wait(timeout=10)
+    finally:
+        worker.kill()
+        for pid in cli:
+            if process_running(pid):
+                os.killpg(pid, signal.SIGKILL)
+        output = worker.communicate(timeout=30)[0]
+    assert "Killing worker process" not in output, output
+    assert worker.returncode == 0, output
