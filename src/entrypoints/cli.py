@@ -19,7 +19,7 @@ from entrypoints.metrics import (
     start_multiprocess_mode,
 )
 from entrypoints.settings import Settings, SettingsError, load
-from entrypoints.supervisor import supervise
+from entrypoints.supervisor import SERVE_PID, supervise
 
 log = logging.getLogger("footfall")
 
@@ -58,8 +58,12 @@ def serve(_: argparse.Namespace) -> None:
         if settings.web_concurrency > 1:
             print(_cache_across_processes(settings))
     sys.stdout.flush()
-    # Several server processes: /metrics sums them all (see entrypoints.metrics).
-    made = start_multiprocess_mode() if settings.web_concurrency > 1 else None
+    made = None
+    if settings.web_concurrency > 1:
+        # Several server processes: /metrics sums them all (see entrypoints.metrics), and
+        # they stop if this process is killed (see entrypoints.supervisor).
+        made = start_multiprocess_mode()
+        os.environ[SERVE_PID] = str(os.getpid())
     try:
         uvicorn.run(
             "entrypoints.http.asgi:app",

@@ -25,6 +25,20 @@ def signal_when_parent_dies(signum: int, parent: int) -> None:
         os.kill(os.getpid(), signum)
 
 
+# Set by `footfall serve` for the server processes it starts (several: WEB_CONCURRENCY > 1).
+SERVE_PID = "FOOTFALL_SERVE_PID"
+
+
+def stop_with_serve() -> None:
+    """In a server process that `footfall serve` started: SIGTERM when `footfall serve` dies,
+    even by SIGKILL, so that none outlives it holding the port (uvicorn's parent cannot stop
+    them then), and each writes its buffered visits as on any graceful stop. In `footfall
+    serve` itself (one process), nothing: its own parent is a shell or a service manager."""
+    serve = os.environ.get(SERVE_PID)
+    if serve and serve != str(os.getpid()):
+        signal_when_parent_dies(signal.SIGTERM, int(serve))
+
+
 def _terminate_with_parent(parent: int) -> Callable[[], None] | None:
     """For the child, between fork and exec: SIGTERM when the supervisor dies, so the child
     is not left running without it (and without anyone to clean up after it). Where Linux's

@@ -226,6 +226,40 @@ def test_serve_with_two_processes_counts_every_view_in_metrics(tmp_path: Path) -
     assert not list(Path(tempfile.gettempdir()).glob(f"footfall-metrics-*/*_{server.pid}.db"))
 
 
+def test_server_processes_stop_and_keep_their_visits_when_serve_is_killed(tmp_path: Path) -> None:
+    """`footfall serve` killed outright (SIGKILL, the OOM killer) cannot stop the server
+    processes it started: Linux sends each SIGTERM instead, so none is left holding the port,
+    and each writes the visits it buffered as on any graceful stop."""
+    (tmp_path / "tmp").mkdir()  # where the orphaned metrics directory is left
+    server, base, _ = start_serve(
+        tmp_path,
+        WEB_CONCURRENCY="2",
+        FOOTFALL_VISIT_FLUSH_INTERVAL_S="30",
+        TMPDIR=str(tmp_path / "tmp"),
+    )
+    children: list[int] = []
+    try:
+        product = create_product(base)
+        children = [
+            int(pid)
+            for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        ]
+        views = 40  # a connection each: both processes buffer some
+        for _ in range(views):
+            request(f"{base}/api/products/{product}", headers={"User-Agent": BROWSER_UA})
+        server.kill()
+        server.communicate(timeout=30)
+        assert wait_for(lambda: not any(process_running(pid) for pid in children))
+    finally:
+        server.kill()
+        for pid in children:
+            if process_running(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert not answers(f"{base}/health/live")
+    with sqlite3.connect(tmp_path / "footfall.db") as db:
+        assert db.execute("SELECT count(*) FROM visits").fetchone()[0] == views
+
+
 def test_two_embedded_processes_both_serve_an_admin_change_at_once(tmp_path: Path) -> None:
     """Without a broker the API processes cannot tell each other of a change: a process that
     had the product cached must not serve it changed or deleted elsewhere."""
