@@ -424,3 +424,31 @@ def test_a_stop_sent_to_the_whole_process_group_stops_the_worker_gracefully(
         output = worker.communicate(timeout=30)[0]
     assert "Killing worker process" not in output, output
     assert worker.returncode == 0, output
+
+
+def test_worker_processes_stop_when_the_dramatiq_cli_is_killed(
+    tmp_path: Path, postgres_database: str, redis_namespace: str
+) -> None:
+    """The Dramatiq CLI killed outright (SIGKILL: nothing passed on) cannot stop its worker
+    processes: Linux sends each SIGTERM instead, so none goes on consuming unsupervised."""
+    port = free_port()
+    env = worker_env(tmp_path, postgres_database, redis_namespace, tmp_path)
+    worker = start_worker(tmp_path, env, processes=2, metrics_port=port)
+    processes: list[int] = []
+    try:
+        assert wait_for(
+            lambda: scrape(f"http://127.0.0.1:{port}/metrics", "footfall_emails_sent_total") == 0
+        )
+        cli = int(Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text())
+        processes = [
+            int(pid) for pid in Path(f"/proc/{cli}/task/{cli}/children").read_text().split()
+        ]
+        assert len(processes) == 3  # two worker processes and the metrics process
+        os.kill(cli, signal.SIGKILL)
+        assert wait_for(lambda: not any(process_running(pid) for pid in processes))
+    finally:
+        worker.kill()
+        for pid in processes:
+            if process_running(pid):
+                os.kill(pid, signal.SIGKILL)
+        worker.communicate(timeout=30)

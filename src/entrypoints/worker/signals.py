@@ -9,11 +9,14 @@ Dramatiq's threads run on) left the process hanging until a SIGKILL came.
 
 Here a stop signal within ``same_stop_s`` of the first is the same stop; a later one
 ends the process at once (its unfinished messages are redelivered: they were never acked).
+And a worker process asks for SIGTERM when the Dramatiq CLI dies, even by SIGKILL, rather
+than go on consuming with nobody to stop, reload or replace it.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import time
@@ -22,6 +25,8 @@ from types import FrameType
 from typing import Any
 
 from dramatiq import Broker, Middleware
+
+from entrypoints.supervisor import signal_when_parent_dies
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,9 @@ class StopSignals(Middleware):
             dramatiqs = signal.getsignal(signum)
             if callable(dramatiqs):
                 signal.signal(signum, self.handler(dramatiqs))
+        cli = multiprocessing.parent_process()  # the CLI forked this process
+        if cli is not None and cli.pid is not None:
+            signal_when_parent_dies(signal.SIGTERM, cli.pid)
 
     def handler(self, dramatiqs: Handler) -> Handler:
         def on_stop_signal(signum: int, frame: FrameType | None) -> None:
