@@ -240,10 +240,7 @@ def test_server_processes_stop_and_keep_their_visits_when_serve_is_killed(tmp_pa
     children: list[int] = []
     try:
         product = create_product(base)
-        children = [
-            int(pid)
-            for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-        ]
+        children = children_of(server.pid)
         views = 40  # a connection each: both processes buffer some
         for _ in range(views):
             request(f"{base}/api/products/{product}", headers={"User-Agent": BROWSER_UA})
@@ -315,6 +312,24 @@ def start_worker(
     )
 
 
+def start_ready_worker(
+    tmp_path: Path, database: str, namespace: str, *, processes: int
+) -> tuple[subprocess.Popen[str], str]:
+    """`footfall worker` once its metrics answer (its processes are up), and their URL."""
+    port = free_port()
+    env = worker_env(tmp_path, database, namespace, tmp_path)
+    worker = start_worker(tmp_path, env, processes=processes, metrics_port=port)
+    metrics = f"http://127.0.0.1:{port}/metrics"
+    if not wait_for(lambda: scrape(metrics, "footfall_emails_sent_total") == 0):
+        worker.kill()
+        raise AssertionError(f"footfall worker did not come up: {worker.communicate()[0]}")
+    return worker, metrics
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def test_worker_and_scheduler_serve_their_metrics(
     tmp_path: Path, postgres_database: str, redis_namespace: str
 ) -> None:
@@ -371,16 +386,11 @@ def test_a_killed_worker_leaves_no_worker_processes_running(
 ) -> None:
     """`footfall worker` killed outright (SIGKILL: nothing passed on), after a SIGHUP reload
     re-ran the Dramatiq CLI: the CLI and its worker and metrics processes stop."""
-    port = free_port()
-    env = worker_env(tmp_path, postgres_database, redis_namespace, tmp_path)
-    worker = start_worker(tmp_path, env, processes=1, metrics_port=port)
-    metrics = f"http://127.0.0.1:{port}/metrics"
+    worker, metrics = start_ready_worker(tmp_path, postgres_database, redis_namespace, processes=1)
     emails = "footfall_emails_sent_total"
     cli: list[int] = []
     try:
-        assert wait_for(lambda: scrape(metrics, emails) == 0)
-        children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
-        cli = [int(pid) for pid in children]
+        cli = children_of(worker.pid)
         assert len(cli) == 1
         worker.send_signal(signal.SIGHUP)
         assert wait_for(lambda: scrape(metrics, emails) is None)
@@ -403,16 +413,10 @@ def test_a_stop_sent_to_the_whole_process_group_stops_the_worker_gracefully(
     """systemd (KillMode=control-group), `kill -- -PGID` or `pkill -f` signal every process
     at once: each worker process gets the SIGTERM twice (directly, and passed on by the
     Dramatiq CLI) and must take it as one graceful stop, not as "kill now"."""
-    port = free_port()
-    env = worker_env(tmp_path, postgres_database, redis_namespace, tmp_path)
-    worker = start_worker(tmp_path, env, processes=2, metrics_port=port)
+    worker, _ = start_ready_worker(tmp_path, postgres_database, redis_namespace, processes=2)
     cli: list[int] = []
     try:
-        assert wait_for(
-            lambda: scrape(f"http://127.0.0.1:{port}/metrics", "footfall_emails_sent_total") == 0
-        )
-        children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
-        cli = [int(pid) for pid in children]
+        cli = children_of(worker.pid)
         os.killpg(cli[0], signal.SIGTERM)  # its own session: the CLI leads the group
         assert wait_for(lambda: not process_running(cli[0]))
         worker.wait(timeout=10)
@@ -431,18 +435,11 @@ def test_worker_processes_stop_when_the_dramatiq_cli_is_killed(
 ) -> None:
     """The Dramatiq CLI killed outright (SIGKILL: nothing passed on) cannot stop its worker
     processes: Linux sends each SIGTERM instead, so none goes on consuming unsupervised."""
-    port = free_port()
-    env = worker_env(tmp_path, postgres_database, redis_namespace, tmp_path)
-    worker = start_worker(tmp_path, env, processes=2, metrics_port=port)
+    worker, _ = start_ready_worker(tmp_path, postgres_database, redis_namespace, processes=2)
     processes: list[int] = []
     try:
-        assert wait_for(
-            lambda: scrape(f"http://127.0.0.1:{port}/metrics", "footfall_emails_sent_total") == 0
-        )
-        cli = int(Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text())
-        processes = [
-            int(pid) for pid in Path(f"/proc/{cli}/task/{cli}/children").read_text().split()
-        ]
+        [cli] = children_of(worker.pid)
+        processes = children_of(cli)
         assert len(processes) == 3  # two worker processes and the metrics process
         os.kill(cli, signal.SIGKILL)
         assert wait_for(lambda: not any(process_running(pid) for pid in processes))
