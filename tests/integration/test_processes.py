@@ -99,6 +99,16 @@ def start_serve(tmp_path: Path, **extra: str) -> tuple[subprocess.Popen[str], st
     return server, base, env
 
 
+def kill_what_is_left(pids: list[int]) -> None:
+    for pid in pids:
+        if process_running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def test_serve_keeps_every_visit_across_sigterm_and_aggregate_reports(tmp_path: Path) -> None:
     server, base, env = start_serve(tmp_path, FOOTFALL_VISIT_FLUSH_INTERVAL_S="30")
     try:
@@ -246,12 +256,10 @@ def test_server_processes_stop_and_keep_their_visits_when_serve_is_killed(tmp_pa
             request(f"{base}/api/products/{product}", headers={"User-Agent": BROWSER_UA})
         server.kill()
         server.communicate(timeout=30)
-        assert wait_for(lambda: not any(process_running(pid) for pid in children))
+        assert wait_for(lambda: not any(map(process_running, children)))
     finally:
         server.kill()
-        for pid in children:
-            if process_running(pid):
-                os.kill(pid, signal.SIGKILL)
+        kill_what_is_left(children)
     assert not answers(f"{base}/health/live")
     with sqlite3.connect(tmp_path / "footfall.db") as db:
         assert db.execute("SELECT count(*) FROM visits").fetchone()[0] == views
@@ -324,10 +332,6 @@ def start_ready_worker(
         worker.kill()
         raise AssertionError(f"footfall worker did not come up: {worker.communicate()[0]}")
     return worker, metrics
-
-
-def children_of(pid: int) -> list[int]:
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def test_worker_and_scheduler_serve_their_metrics(
@@ -442,10 +446,8 @@ def test_worker_processes_stop_when_the_dramatiq_cli_is_killed(
         processes = children_of(cli)
         assert len(processes) == 3  # two worker processes and the metrics process
         os.kill(cli, signal.SIGKILL)
-        assert wait_for(lambda: not any(process_running(pid) for pid in processes))
+        assert wait_for(lambda: not any(map(process_running, processes)))
     finally:
         worker.kill()
-        for pid in processes:
-            if process_running(pid):
-                os.kill(pid, signal.SIGKILL)
+        kill_what_is_left(processes)
         worker.communicate(timeout=30)
