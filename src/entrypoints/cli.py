@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import time
 
@@ -61,9 +62,14 @@ def serve(_: argparse.Namespace) -> None:
     made = None
     if settings.web_concurrency > 1:
         # Several server processes: /metrics sums them all (see entrypoints.metrics), and
-        # they stop if this process is killed (see entrypoints.supervisor).
+        # they stop if this process is killed (see entrypoints.supervisor). A SIGHUP makes
+        # uvicorn replace them one by one, each stopping gracefully.
         made = start_multiprocess_mode()
         os.environ[SERVE_PID] = str(os.getpid())
+    else:
+        # One server process: a hang-up (a closing terminal) would end it at once, its
+        # buffered visits and requests in flight with it. It is the graceful stop instead.
+        signal.signal(signal.SIGHUP, _stop_gracefully)
     try:
         uvicorn.run(
             "entrypoints.http.asgi:app",
@@ -79,6 +85,10 @@ def serve(_: argparse.Namespace) -> None:
         )
     finally:
         end_multiprocess_mode(made)
+
+
+def _stop_gracefully(_signum: int, _frame: object) -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's handler takes it from here
 
 
 def _cache_across_processes(settings: Settings) -> str:

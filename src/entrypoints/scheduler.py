@@ -43,10 +43,10 @@ def build_scheduler(container: Container, *, relay: bool = True) -> AsyncIOSched
 
 
 async def run_scheduler(container: Container) -> None:
-    """Runs until SIGTERM or SIGINT."""
+    """Runs until SIGTERM, SIGINT or SIGHUP (a closing terminal)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     scheduler = build_scheduler(container)
     scheduler.start()

@@ -236,6 +236,33 @@ def test_serve_with_two_processes_counts_every_view_in_metrics(tmp_path: Path) -
     assert not list(Path(tempfile.gettempdir()).glob(f"footfall-metrics-*/*_{server.pid}.db"))
 
 
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_hang_up_loses_no_visit(tmp_path: Path, processes: str) -> None:
+    """SIGHUP (the terminal of `make run` closing, or a `kill -HUP` meant as a reload): one
+    server process stops as gracefully as on SIGTERM; several are restarted one by one by
+    uvicorn's parent. Either way every buffered visit is written."""
+    server, base, _ = start_serve(
+        tmp_path, WEB_CONCURRENCY=processes, FOOTFALL_VISIT_FLUSH_INTERVAL_S="30"
+    )
+    try:
+        product = create_product(base)
+        views = 20
+        for _ in range(views):
+            request(f"{base}/api/products/{product}", headers={"User-Agent": BROWSER_UA})
+        server.send_signal(signal.SIGHUP)
+
+        def stored() -> int:
+            with sqlite3.connect(tmp_path / "footfall.db") as db:
+                return int(db.execute("SELECT count(*) FROM visits").fetchone()[0])
+
+        assert wait_for(lambda: stored() == views)
+        if processes == "1":
+            server.communicate(timeout=30)
+            assert server.returncode in (0, -signal.SIGTERM)
+    finally:
+        stop(server)
+
+
 def test_server_processes_stop_and_keep_their_visits_when_serve_is_killed(tmp_path: Path) -> None:
     """`footfall serve` killed outright (SIGKILL, the OOM killer) cannot stop the server
     processes it started: Linux sends each SIGTERM instead, so none is left holding the port,
