@@ -70,7 +70,7 @@ def module_postgres_database() -> Iterator[str]:
     yield from _fresh_database()
 
 
-def _fresh_database() -> Iterator[str]:
+def _fresh_database(*, migrated: bool = True) -> Iterator[str]:
     from adapters.sqlalchemy.migrate import upgrade
 
     name = f"footfall_test_{uuid.uuid4().hex[:12]}"
@@ -79,7 +79,8 @@ def _fresh_database() -> Iterator[str]:
     except Exception as exc:
         _unavailable("PostgreSQL", exc)
     url = _pg_url(name)
-    upgrade(url)
+    if migrated:
+        upgrade(url)
     yield url
     _run(_drop_database(name))
 
@@ -87,17 +88,13 @@ def _fresh_database() -> Iterator[str]:
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
     """A database of its own for one test (for tests that count rows from zero)."""
-    from adapters.sqlalchemy.migrate import upgrade
+    yield from _fresh_database()
 
-    name = f"footfall_test_{uuid.uuid4().hex[:12]}"
-    try:
-        _run(_create_database(name))
-    except Exception as exc:
-        _unavailable("PostgreSQL", exc)
-    url = _pg_url(name)
-    upgrade(url)
-    yield url
-    _run(_drop_database(name))
+
+@pytest.fixture
+def unmigrated_postgres() -> Iterator[str]:
+    """An empty database of its own, as if `footfall migrate` had never run."""
+    yield from _fresh_database(migrated=False)
 
 
 @pytest.fixture

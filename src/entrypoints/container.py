@@ -11,7 +11,6 @@ from typing import Any
 import redis.asyncio
 from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.bench.sync_insert import SynchronousInsertTracking
@@ -25,7 +24,7 @@ from adapters.product_cache import TTLProductCache
 from adapters.salts import FileSaltStore, RedisSaltStore
 from adapters.sendgrid.sender import SendGridEmailSender
 from adapters.sqlalchemy.engine import create_engine, is_sqlite
-from adapters.sqlalchemy.migrate import upgrade
+from adapters.sqlalchemy.migrate import schema_behind, upgrade
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.sqlalchemy.visit_writer import CopyVisitWriter
 from adapters.user_agents import LibraryUserAgentClassifier
@@ -98,13 +97,12 @@ def _unsubscribe_url(settings: Settings) -> str:
     return settings.public_url + "/api/subscriptions/{token}"
 
 
-async def _database_ready(engine: AsyncEngine) -> bool:
+async def _database_problem(engine: AsyncEngine) -> str | None:
+    """None when the database answers with the schema this code needs, else what is wrong."""
     try:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        return True
+        return await schema_behind(engine)
     except Exception:
-        return False
+        return "database unavailable"
 
 
 class Container(containers.DeclarativeContainer):
@@ -186,7 +184,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     # Operations.
-    database_ready = providers.Callable(_database_ready, engine)
+    database_problem = providers.Callable(_database_problem, engine)
     broker_ready = providers.Callable(ping, broker)
     migrate = providers.Callable(upgrade, settings.provided.database_url)
 

@@ -438,3 +438,36 @@ async def test_a_database_that_cannot_be_reached_answers_503_and_cached_pages_st
             assert (await client.get("/api/products")).status_code == 200
     finally:
         proxy.stop()
+
+
+async def test_an_unmigrated_database_is_not_ready_and_answers_503_until_migrated(
+    unmigrated_postgres: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`footfall migrate` forgotten: readiness says so, requests that need the database answer
+    503 (not 500), the log says what to do, and migrating mends it without a restart."""
+    container = build_container(make_settings(tmp_path, FOOTFALL_DATABASE_URL=unmigrated_postgres))
+    app = create_app(container, embedded_runtime=False)
+    with caplog.at_level(logging.WARNING):
+        async with AsyncTestClient(app) as client:
+            ready = await client.get("/health/ready")
+            assert ready.status_code == 503
+            assert ready.json()["detail"] == (
+                "not ready: database schema at nothing, this version needs 0001: "
+                "run `footfall migrate`"
+            )
+            for request in (
+                client.get(f"/api/products/{uuid4()}"),
+                client.post("/api/admin/products", json=LAMP, headers=ADMIN),
+                client.get("/api/products"),
+            ):
+                response = await request
+                assert response.status_code == 503, response.text
+            await asyncio.to_thread(container.migrate)
+            assert (await client.get("/health/ready")).status_code == 200
+            assert (
+                await client.post("/api/admin/products", json=LAMP, headers=ADMIN)
+            ).status_code == 201
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(m.startswith("started, but not ready: database schema at nothing") for m in messages)
+    assert sum("needs 0001: run `footfall migrate`" in m for m in messages) == 4  # start + 3
+    assert not any("unhandled error" in m for m in messages)

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
 from adapters.sqlalchemy.engine import create_engine
+from adapters.sqlalchemy.migrate import schema_behind
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from ports.repositories import StoreUnavailable
 
@@ -50,5 +51,23 @@ async def test_a_failed_statement_is_not_mistaken_for_an_outage(fresh_postgres: 
         with pytest.raises(ProgrammingError):  # the statement's own error, as it was
             async with SqlAlchemyUnitOfWork(engine) as uow:
                 await uow._connection.execute(text("SELECT no_such_column FROM products"))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_schema_behind_the_code_is_told_from_one_ahead_of_it(sqlite_database: str) -> None:
+    """Behind (never migrated, or not since an upgrade): what to run. Ahead (a later version
+    migrated first, as in a rolling deploy): not this code's to judge, so nothing."""
+    engine = create_engine(sqlite_database)
+    try:
+        assert await schema_behind(engine) is None
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed'"))
+        assert await schema_behind(engine) is None
+        async with engine.begin() as connection:
+            await connection.execute(text("DELETE FROM alembic_version"))
+        assert await schema_behind(engine) == (
+            "database schema at nothing, this version needs 0001: run `footfall migrate`"
+        )
     finally:
         await engine.dispose()

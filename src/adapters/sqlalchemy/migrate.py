@@ -1,13 +1,20 @@
-"""Brings a database schema up to date with Alembic (what `footfall migrate` runs)."""
+"""Brings a database schema up to date with Alembic (what `footfall migrate` runs), and
+tells whether it is."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -28,3 +35,37 @@ def upgrade(url: str, revision: str = "head") -> None:
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(command.upgrade, alembic_config(url), revision).result()
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS))
+
+
+def _current_revision(connection: Any) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def schema_behind(engine: AsyncEngine) -> str | None:
+    """What is wrong when the database's schema is older than this code needs (never
+    migrated, or not since an upgrade), else None. A schema newer than this code knows (a
+    later version migrated it first, as in a rolling deploy) is not this code's to judge."""
+    async with engine.connect() as connection:
+        return await schema_behind_on(connection)
+
+
+async def schema_behind_on(connection: AsyncConnection) -> str | None:
+    """``schema_behind`` on a connection at hand (outside a failed transaction)."""
+    current = await connection.run_sync(_current_revision)
+    needed = _scripts().get_current_head()
+    if current == needed:
+        return None
+    if current is not None:
+        try:
+            _scripts().get_revision(current)
+        except CommandError:  # unknown here: newer than this code
+            return None
+    return (
+        f"database schema at {current or 'nothing'}, this version needs {needed}: "
+        "run `footfall migrate`"
+    )

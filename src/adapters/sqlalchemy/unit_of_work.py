@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sqlalchemy.analytics import SqlAnalyticsRepository
+from adapters.sqlalchemy.migrate import schema_behind_on
 from adapters.sqlalchemy.notifications import (
     SqlNotificationRepository,
     SqlSubscriptionRepository,
@@ -25,6 +26,22 @@ def _connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     )
+
+
+# PostgreSQL's undefined_table and undefined_column: a statement of ours is wrong, or the
+# schema is older than the code (then the schema's revision says so).
+_UNDEFINED = {"42P01", "42703"}
+
+
+def _undefined_name(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _UNDEFINED
+
+
+async def _schema_behind_on(connection: AsyncConnection) -> str | None:
+    try:
+        return await schema_behind_on(connection)
+    except Exception:  # the statement's own error is what the caller must see then
+        return None
 
 
 class SqlAlchemyUnitOfWork:
@@ -62,9 +79,12 @@ class SqlAlchemyUnitOfWork:
     ) -> None:
         connection, self._connection = self._connection, None
         assert connection is not None
+        behind = None
         try:
             if connection.in_transaction():
                 await connection.rollback()
+            if exc is not None and _undefined_name(exc):
+                behind = await _schema_behind_on(connection)
         except Exception as failure:
             if exc is None:  # nothing failed before: this failure is the news
                 if _connection_lost(failure):
@@ -75,6 +95,8 @@ class SqlAlchemyUnitOfWork:
             await connection.close()
         if exc is not None and _connection_lost(exc):
             raise StoreUnavailable(type(exc).__name__) from exc
+        if behind is not None:
+            raise StoreUnavailable(behind) from exc
 
     async def commit(self) -> None:
         assert self._connection is not None

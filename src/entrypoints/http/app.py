@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,6 +33,8 @@ from entrypoints.http.public import ProductController, SubscriptionController, V
 from entrypoints.http.request_metrics import RequestMetrics
 from entrypoints.metrics import exposition
 
+log = logging.getLogger(__name__)
+
 MAX_BODY_BYTES = 1024 * 1024
 YOUNG_GC_THRESHOLD = 10_000
 
@@ -39,6 +42,13 @@ YOUNG_GC_THRESHOLD = 10_000
 def _provide(provider: Any) -> Provide:
     # Call the provider per request so container overrides take effect.
     return Provide(lambda: provider(), sync_to_thread=False)
+
+
+async def _say_what_is_not_ready(container: Container) -> None:
+    """Once at start, plainly (an unmigrated database would otherwise show only as 503s)."""
+    problem = await container.database_problem()
+    if problem is not None:
+        log.error("started, but not ready: %s", problem)
 
 
 def create_app(container: Container, *, embedded_runtime: bool | None = None) -> Litestar:
@@ -62,6 +72,7 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
             invalidation.start()
         if embedded is not None:
             await embedded.start()
+        checked = asyncio.create_task(_say_what_is_not_ready(container))
         # Everything built so far lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise stall the loop under load.
         gc.collect()
@@ -75,8 +86,9 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
         try:
             yield
         finally:
+            checked.cancel()
             publisher.cancel()
-            await asyncio.gather(publisher, return_exceptions=True)
+            await asyncio.gather(checked, publisher, return_exceptions=True)
             await background.stop()
             if invalidation is not None:
                 await invalidation.stop()
@@ -95,17 +107,21 @@ def create_app(container: Container, *, embedded_runtime: bool | None = None) ->
         "/health/ready",
         tags=["operations"],
         responses=documented(
-            503, e503="The database or the broker does not answer: detail names it"
+            503,
+            e503="The database or the broker does not answer, or the database's schema is "
+            "older than this version (run `footfall migrate`): detail says which",
         ),
     )
     async def ready() -> Response[dict[str, Any]]:
         database, broker = await asyncio.gather(
-            container.database_ready(), asyncio.to_thread(container.broker_ready)
+            container.database_problem(), asyncio.to_thread(container.broker_ready)
         )
-        down = [name for name, ok in (("database", database), ("broker", broker)) if not ok]
-        if down:
+        problems = [
+            found for found in (database, None if broker else "broker unavailable") if found
+        ]
+        if problems:
             return Response(
-                {"status_code": 503, "detail": f"not ready: {', '.join(down)} unavailable"},
+                {"status_code": 503, "detail": f"not ready: {'; '.join(problems)}"},
                 status_code=HTTP_503_SERVICE_UNAVAILABLE,
             )
         return Response({"status": "ready"}, status_code=HTTP_200_OK)
