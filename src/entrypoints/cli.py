@@ -21,6 +21,7 @@ from entrypoints.metrics import (
 )
 from entrypoints.settings import Settings, SettingsError, load
 from entrypoints.supervisor import SERVE_PID, supervise
+from ports.repositories import StoreUnavailable
 
 log = logging.getLogger("footfall")
 
@@ -202,7 +203,15 @@ def main(argv: list[str] | None = None) -> None:
         run=migrate
     )
     args = parser.parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    # An outage, not a bug: one line, no traceback (what a cron job's log should show).
+    except StoreUnavailable as exc:
+        sys.exit(f"footfall {args.command}: database unavailable ({exc})")
+    except OSError as exc:
+        if args.command not in ("aggregate", "migrate"):  # their only socket is the database
+            raise
+        sys.exit(f"footfall {args.command}: database unavailable ({type(exc).__name__}: {exc})")
 
 
 if __name__ == "__main__":

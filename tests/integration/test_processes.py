@@ -478,3 +478,18 @@ def test_worker_processes_stop_when_the_dramatiq_cli_is_killed(
         worker.kill()
         kill_what_is_left(processes)
         worker.communicate(timeout=30)
+
+
+@pytest.mark.parametrize("command", ["aggregate", "migrate"])
+def test_a_one_shot_command_reports_an_unreachable_database_in_one_line(
+    tmp_path: Path, command: str
+) -> None:
+    """What a cron job's log shows when PostgreSQL is down: the reason, not a traceback."""
+    closed = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/footfall"
+    env = footfall_env(tmp_path, FOOTFALL_DATABASE_URL=closed, FOOTFALL_HASH_SECRET="s")
+    done = subprocess.run(
+        [*FOOTFALL, command], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(f"footfall {command}: database unavailable (Connection")
