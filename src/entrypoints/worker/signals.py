@@ -56,8 +56,14 @@ class StopSignals(Middleware):
             dramatiqs = signal.getsignal(signum)
             if callable(dramatiqs):
                 signal.signal(signum, self.handler(dramatiqs))
-        cli = multiprocessing.parent_process()  # the CLI forked this process
-        if cli is not None and cli.pid is not None:
+        cli = multiprocessing.parent_process()  # the Dramatiq CLI, which started this one
+        if cli is None or cli.pid is None:
+            return
+        # Started by fork or spawn, the CLI is this process's parent (a parent that is not,
+        # any more, means the CLI died already: the signal is sent at once). Started by a
+        # fork server (Python 3.14's default), the parent is that server, which outlives
+        # the CLI: there is nothing to ask Linux for then.
+        if multiprocessing.get_start_method() != "forkserver":
             signal_when_parent_dies(signal.SIGTERM, cli.pid)
 
     def handler(self, dramatiqs: Handler) -> Handler:
