@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -72,12 +73,16 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, *, zero: bool = False) -> float:
+    """A number of seconds: finite and above zero (or zero too, where zero means "off")."""
     raw = env.get(name)
     try:
-        return float(raw) if raw not in (None, "") else default
+        value = float(raw) if raw not in (None, "") else default
     except ValueError as exc:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        raise SettingsError(f"{name} must be a number {'>=' if zero else '>'} 0, got {raw!r}")
+    return value
 
 
 def _networks(raw: str) -> tuple[IPNetwork, ...]:
@@ -136,7 +141,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         visit_retention_days=_int(env, "FOOTFALL_VISIT_RETENTION_DAYS", 90, minimum=1),
         visit_buffer_max=_int(env, "FOOTFALL_VISIT_BUFFER_MAX", 100_000, minimum=1),
         visit_flush_interval_s=_float(env, "FOOTFALL_VISIT_FLUSH_INTERVAL_S", 0.1),
-        product_cache_ttl_s=_float(env, "FOOTFALL_PRODUCT_CACHE_TTL_S", cache_ttl_default),
+        product_cache_ttl_s=_float(
+            env, "FOOTFALL_PRODUCT_CACHE_TTL_S", cache_ttl_default, zero=True
+        ),
         email_lease_s=_float(env, "FOOTFALL_EMAIL_LEASE_S", 300.0),
         cors_origins=tuple(
             o.strip() for o in (env.get("FOOTFALL_CORS_ORIGINS") or "*").split(",") if o.strip()

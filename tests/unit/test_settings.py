@@ -1,4 +1,4 @@
-"""Settings read from the environment: defaults that depend on each other."""
+"""Settings read from the environment: defaults that depend on each other, values refused."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from entrypoints.settings import SettingsError
 from tests.helpers import make_settings
 
 BROKER = {"FOOTFALL_BROKER_URL": "redis://127.0.0.1:6379/0"}
@@ -25,3 +26,27 @@ def test_the_product_cache_is_off_by_default_only_where_changes_cannot_reach_it(
     tmp_path: Path, env: dict[str, str], ttl_s: float
 ) -> None:
     assert make_settings(tmp_path, **env).product_cache_ttl_s == ttl_s
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("FOOTFALL_VISIT_FLUSH_INTERVAL_S", "0"),  # a flush loop that never sleeps
+        ("FOOTFALL_VISIT_FLUSH_INTERVAL_S", "-1"),
+        ("FOOTFALL_AGGREGATE_EVERY_S", "0"),
+        ("FOOTFALL_AGGREGATE_EVERY_S", "inf"),  # was a traceback from the scheduler
+        ("FOOTFALL_EMAIL_LEASE_S", "-5"),
+        ("FOOTFALL_PRODUCT_CACHE_TTL_S", "nan"),
+        ("FOOTFALL_PRODUCT_CACHE_TTL_S", "-1"),
+        ("FOOTFALL_PRODUCT_CACHE_TTL_S", "soon"),
+    ],
+)
+def test_a_duration_that_makes_no_sense_is_refused_by_name(
+    tmp_path: Path, name: str, raw: str
+) -> None:
+    with pytest.raises(SettingsError, match=name):
+        make_settings(tmp_path, **{name: raw})
+
+
+def test_a_product_cache_ttl_of_zero_turns_the_cache_off(tmp_path: Path) -> None:
+    assert make_settings(tmp_path, FOOTFALL_PRODUCT_CACHE_TTL_S="0").product_cache_ttl_s == 0
