@@ -182,7 +182,10 @@ def _metrics_port_option(parser: argparse.ArgumentParser, whose: str, default: i
 
 
 def main(argv: list[str] | None = None) -> None:
-    configure_logging()
+    try:
+        configure_logging()
+    except SettingsError as exc:
+        sys.exit(f"footfall: {exc}")
     parser = argparse.ArgumentParser(prog="footfall", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(

@@ -8,12 +8,26 @@ import sys
 
 import structlog
 
+from entrypoints.settings import SettingsError
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+FORMATS = ("console", "json")
+
 
 def configure_logging(level: str | None = None) -> None:
-    level = level or os.environ.get("FOOTFALL_LOG_LEVEL", "INFO")
+    """From FOOTFALL_LOG_LEVEL and FOOTFALL_LOG_FORMAT (read here, not in settings: logging
+    comes first, so that reading the other settings can be logged)."""
+    level = (level or os.environ.get("FOOTFALL_LOG_LEVEL") or "INFO").upper()
+    if level not in LEVELS:
+        raise SettingsError(f"FOOTFALL_LOG_LEVEL must be one of {', '.join(LEVELS)}, got {level!r}")
+    form = os.environ.get("FOOTFALL_LOG_FORMAT") or "console"
+    if form not in FORMATS:
+        raise SettingsError(
+            f"FOOTFALL_LOG_FORMAT must be one of {', '.join(FORMATS)}, got {form!r}"
+        )
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
-        if os.environ.get("FOOTFALL_LOG_FORMAT") == "json"
+        if form == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     shared: list[structlog.typing.Processor] = [

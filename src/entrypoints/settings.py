@@ -9,6 +9,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -85,6 +89,36 @@ def _float(env: Mapping[str, str], name: str, default: float, *, zero: bool = Fa
     return value
 
 
+# The async drivers Footfall installs; a URL naming another would fail at its first query.
+DATABASE_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")
+
+
+def _database_url(raw: str | None) -> str | None:
+    """The URL as given, if SQLAlchemy can read it and names a driver Footfall has. Its
+    text is never repeated in an error: it may hold a password."""
+    if not raw:
+        return None
+    try:
+        driver = make_url(raw).drivername
+    except ArgumentError:
+        driver = None
+    if driver not in DATABASE_DRIVERS:
+        raise SettingsError(
+            "FOOTFALL_DATABASE_URL must be a SQLAlchemy URL for "
+            + " or ".join(f"{name}://..." for name in DATABASE_DRIVERS)
+            + (f", not {driver}://..." if driver else "")
+        )
+    return raw
+
+
+def _public_url(raw: str) -> str:
+    """The base of unsubscribe links: they must be absolute to work from an e-mail."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"FOOTFALL_PUBLIC_URL must be an http(s):// URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
 def _networks(raw: str) -> tuple[IPNetwork, ...]:
     try:
         return tuple(
@@ -114,7 +148,11 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     token = env.get("FOOTFALL_ADMIN_TOKEN")
     host = env.get("FOOTFALL_HOST") or "127.0.0.1"
     port = _int(env, "FOOTFALL_PORT", 8000, minimum=1)
+    if port > 65535:
+        raise SettingsError(f"FOOTFALL_PORT must be a port number (1-65535), got {port}")
     broker_url = env.get("FOOTFALL_BROKER_URL") or None
+    if broker_url is not None and urlsplit(broker_url).scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError("FOOTFALL_BROKER_URL must be a redis://, rediss:// or unix:// URL")
     web_concurrency = _int(env, "WEB_CONCURRENCY", 1, minimum=1)
     # Admin changes reach other API processes' caches over the broker's Redis; without one,
     # several processes would each serve a product changed or deleted elsewhere until its
@@ -122,7 +160,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     cache_ttl_default = 0.0 if broker_url is None and web_concurrency > 1 else 10.0
     shown_host = f"[{host}]" if ":" in host else host
     return Settings(
-        database_url=env.get("FOOTFALL_DATABASE_URL")
+        database_url=_database_url(env.get("FOOTFALL_DATABASE_URL"))
         or f"sqlite+aiosqlite:///{data_dir / 'footfall.db'}",
         broker_url=broker_url,
         admin_token=token or secrets.token_urlsafe(24),
@@ -136,7 +174,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         host=host,
         port=port,
         web_concurrency=web_concurrency,
-        public_url=(env.get("FOOTFALL_PUBLIC_URL") or f"http://{shown_host}:{port}").rstrip("/"),
+        public_url=_public_url(env.get("FOOTFALL_PUBLIC_URL") or f"http://{shown_host}:{port}"),
         aggregate_every_s=_float(env, "FOOTFALL_AGGREGATE_EVERY_S", 60.0),
         visit_retention_days=_int(env, "FOOTFALL_VISIT_RETENTION_DAYS", 90, minimum=1),
         visit_buffer_max=_int(env, "FOOTFALL_VISIT_BUFFER_MAX", 100_000, minimum=1),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from entrypoints.logs import configure_logging
 from entrypoints.settings import SettingsError
 from tests.helpers import make_settings
 
@@ -50,3 +51,33 @@ def test_a_duration_that_makes_no_sense_is_refused_by_name(
 
 def test_a_product_cache_ttl_of_zero_turns_the_cache_off(tmp_path: Path) -> None:
     assert make_settings(tmp_path, FOOTFALL_PRODUCT_CACHE_TTL_S="0").product_cache_ttl_s == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("FOOTFALL_DATABASE_URL", "garbage"),
+        ("FOOTFALL_DATABASE_URL", "postgresql://postgres@db/footfall"),  # no async driver
+        ("FOOTFALL_DATABASE_URL", "mysql+aiomysql://user:hunter2@db/footfall"),
+        ("FOOTFALL_BROKER_URL", "http://broker"),
+        ("FOOTFALL_PUBLIC_URL", "shop.example.com"),  # unsubscribe links must be absolute
+        ("FOOTFALL_PORT", "99999"),
+    ],
+)
+def test_a_url_or_port_footfall_cannot_use_is_refused_by_name(
+    tmp_path: Path, name: str, raw: str
+) -> None:
+    with pytest.raises(SettingsError, match=name) as refused:
+        make_settings(tmp_path, **{name: raw})
+    assert "hunter2" not in str(refused.value)  # a database URL's password is not repeated
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"), [("FOOTFALL_LOG_LEVEL", "LOUD"), ("FOOTFALL_LOG_FORMAT", "xml")]
+)
+def test_a_log_setting_footfall_cannot_use_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, name: str, raw: str
+) -> None:
+    monkeypatch.setenv(name, raw)
+    with pytest.raises(SettingsError, match=name):
+        configure_logging()
