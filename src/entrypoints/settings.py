@@ -111,12 +111,19 @@ def _database_url(raw: str | None) -> str | None:
     return raw
 
 
-def _public_url(raw: str) -> str:
-    """The base of unsubscribe links: they must be absolute to work from an e-mail."""
+def _http_url(name: str, raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SettingsError(f"FOOTFALL_PUBLIC_URL must be an http(s):// URL, got {raw!r}")
+        raise SettingsError(f"{name} must be an absolute http(s):// URL, got {raw!r}")
     return raw.rstrip("/")
+
+
+def _address(raw: str) -> str:
+    """The sender: one bare address (SendGrid refuses every message from anything else)."""
+    local, at, domain = raw.partition("@")
+    if not (local and at and domain) or "@" in domain or any(c.isspace() for c in raw):
+        raise SettingsError(f"FOOTFALL_EMAIL_FROM must be an e-mail address, got {raw!r}")
+    return raw
 
 
 def _networks(raw: str) -> tuple[IPNetwork, ...]:
@@ -169,12 +176,18 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         hash_rotation=rotation,
         trusted_proxies=_networks(env.get("FOOTFALL_TRUSTED_PROXIES", "")),
         sendgrid_api_key=env.get("SENDGRID_API_KEY") or None,
-        sendgrid_host=env.get("FOOTFALL_SENDGRID_HOST") or "https://api.sendgrid.com",
-        email_from=env.get("FOOTFALL_EMAIL_FROM") or "no-reply@localhost",
+        sendgrid_host=_http_url(
+            "FOOTFALL_SENDGRID_HOST",
+            env.get("FOOTFALL_SENDGRID_HOST") or "https://api.sendgrid.com",
+        ),
+        email_from=_address(env.get("FOOTFALL_EMAIL_FROM") or "no-reply@localhost"),
         host=host,
         port=port,
         web_concurrency=web_concurrency,
-        public_url=_public_url(env.get("FOOTFALL_PUBLIC_URL") or f"http://{shown_host}:{port}"),
+        # The base of unsubscribe links: absolute, or they do not work from an e-mail.
+        public_url=_http_url(
+            "FOOTFALL_PUBLIC_URL", env.get("FOOTFALL_PUBLIC_URL") or f"http://{shown_host}:{port}"
+        ),
         aggregate_every_s=_float(env, "FOOTFALL_AGGREGATE_EVERY_S", 60.0),
         visit_retention_days=_int(env, "FOOTFALL_VISIT_RETENTION_DAYS", 90, minimum=1),
         visit_buffer_max=_int(env, "FOOTFALL_VISIT_BUFFER_MAX", 100_000, minimum=1),

@@ -61,6 +61,9 @@ def test_a_product_cache_ttl_of_zero_turns_the_cache_off(tmp_path: Path) -> None
         ("FOOTFALL_DATABASE_URL", "mysql+aiomysql://user:hunter2@db/footfall"),
         ("FOOTFALL_BROKER_URL", "http://broker"),
         ("FOOTFALL_PUBLIC_URL", "shop.example.com"),  # unsubscribe links must be absolute
+        ("FOOTFALL_SENDGRID_HOST", "api.sendgrid.com"),
+        ("FOOTFALL_EMAIL_FROM", "Footfall"),
+        ("FOOTFALL_EMAIL_FROM", "Footfall <no-reply@example.com>"),  # SendGrid wants it bare
         ("FOOTFALL_PORT", "99999"),
     ],
 )
