@@ -66,7 +66,9 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = env.get(name)
     try:
         value = int(raw) if raw not in (None, "") else default
@@ -74,7 +76,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
     if value < minimum:
         raise SettingsError(f"{name} must be >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be <= {maximum}")
     return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    return _int(env, name, default, minimum=minimum, maximum=65535)
 
 
 def _float(env: Mapping[str, str], name: str, default: float, *, zero: bool = False) -> float:
@@ -154,9 +162,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     secret = env.get("FOOTFALL_HASH_SECRET")
     token = env.get("FOOTFALL_ADMIN_TOKEN")
     host = env.get("FOOTFALL_HOST") or "127.0.0.1"
-    port = _int(env, "FOOTFALL_PORT", 8000, minimum=1)
-    if port > 65535:
-        raise SettingsError(f"FOOTFALL_PORT must be a port number (1-65535), got {port}")
+    port = _port(env, "FOOTFALL_PORT", 8000)
     broker_url = env.get("FOOTFALL_BROKER_URL") or None
     if broker_url is not None and urlsplit(broker_url).scheme not in ("redis", "rediss", "unix"):
         raise SettingsError("FOOTFALL_BROKER_URL must be a redis://, rediss:// or unix:// URL")
@@ -201,7 +207,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ),
         redis_prefix=env.get("FOOTFALL_REDIS_PREFIX") or "footfall",
         metrics_port=(
-            _int(env, "FOOTFALL_METRICS_PORT", 0) if env.get("FOOTFALL_METRICS_PORT") else None
+            _port(env, "FOOTFALL_METRICS_PORT", 0, minimum=0)
+            if env.get("FOOTFALL_METRICS_PORT")
+            else None
         ),
         # Benchmark-only switches (make bench): tracking off, or the seed's synchronous INSERT.
         tracking_enabled=(env.get("FOOTFALL_BENCH_TRACKING") or "on") != "off",

@@ -65,6 +65,7 @@ def test_a_product_cache_ttl_of_zero_turns_the_cache_off(tmp_path: Path) -> None
         ("FOOTFALL_EMAIL_FROM", "Footfall"),
         ("FOOTFALL_EMAIL_FROM", "Footfall <no-reply@example.com>"),  # SendGrid wants it bare
         ("FOOTFALL_PORT", "99999"),
+        ("FOOTFALL_METRICS_PORT", "65536"),
     ],
 )
 def test_a_url_or_port_footfall_cannot_use_is_refused_by_name(
