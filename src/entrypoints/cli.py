@@ -171,6 +171,17 @@ def _metrics_port(args: argparse.Namespace, settings: Settings, default: int) ->
     return default if settings.metrics_port is None else settings.metrics_port
 
 
+def _positive(raw: str) -> int:
+    """argparse's check of a count: a whole number of at least 1."""
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {raw!r}")
+    return value
+
+
 def _metrics_port_option(parser: argparse.ArgumentParser, whose: str, default: int) -> None:
     parser.add_argument(
         "--metrics-port",
@@ -192,8 +203,8 @@ def main(argv: list[str] | None = None) -> None:
         "serve", help="the HTTP API (embedded worker and schedule without a broker)"
     ).set_defaults(run=serve)
     worker_parser = commands.add_parser("worker", help="Dramatiq workers on FOOTFALL_BROKER_URL")
-    worker_parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
-    worker_parser.add_argument("--threads", type=int, default=4)
+    worker_parser.add_argument("--processes", type=_positive, default=os.cpu_count() or 1)
+    worker_parser.add_argument("--threads", type=_positive, default=4)
     _metrics_port_option(worker_parser, "the worker processes'", WORKER_METRICS_PORT)
     worker_parser.set_defaults(run=worker)
     scheduler_parser = commands.add_parser("scheduler", help="the periodic aggregation schedule")

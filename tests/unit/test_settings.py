@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,3 +88,17 @@ def test_a_log_setting_footfall_cannot_use_is_refused_by_name(
     monkeypatch.setenv(name, raw)
     with pytest.raises(SettingsError, match=name):
         configure_logging()
+
+
+@pytest.mark.parametrize("option", ["--processes", "--threads"])
+def test_footfall_worker_refuses_a_count_below_one(option: str) -> None:
+    # A process of its own: the command configures logging for the whole process.
+    refused = subprocess.run(
+        [sys.executable, "-c", "from entrypoints.cli import main; main()", "worker", option, "0"],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert f"argument {option}: must be a whole number >= 1" in refused.stderr
