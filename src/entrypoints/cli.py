@@ -43,6 +43,7 @@ def serve(_: argparse.Namespace) -> None:
     import uvicorn
 
     settings = _settings()
+    _warn_about_unsubscribe_links(settings)
     if settings.is_sqlite:
         build_container(settings).migrate()
     if settings.admin_token_generated:
@@ -88,6 +89,12 @@ def serve(_: argparse.Namespace) -> None:
         end_multiprocess_mode(made)
 
 
+def _warn_about_unsubscribe_links(settings: Settings) -> None:
+    warning = settings.unsubscribe_links_warning
+    if warning is not None:
+        log.warning(warning)
+
+
 def _stop_gracefully(_signum: int, _frame: object) -> None:
     os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's handler takes it from here
 
@@ -108,6 +115,7 @@ def _cache_across_processes(settings: Settings) -> str:
 
 def worker(args: argparse.Namespace) -> None:
     settings = _settings()
+    _warn_about_unsubscribe_links(settings)
     if settings.embedded:
         sys.exit(
             "footfall worker needs FOOTFALL_BROKER_URL (without one, `footfall serve` runs it)"

@@ -50,6 +50,19 @@ class Settings:
     tracking_enabled: bool = True
     bench_visit_sink: str = "buffer"
     data_dir: Path = field(default_factory=Path.cwd)
+    # FOOTFALL_PUBLIC_URL unset: public_url is where this process listens, which the
+    # recipients of an e-mail can rarely reach.
+    public_url_guessed: bool = False
+
+    @property
+    def unsubscribe_links_warning(self) -> str | None:
+        """What to tell an operator whose real e-mails would carry links nobody can follow."""
+        if self.sendgrid_api_key is None or not self.public_url_guessed:
+            return None
+        return (
+            f"FOOTFALL_PUBLIC_URL is not set: unsubscribe links in e-mails point at "
+            f"{self.public_url}; set it to the API's address as recipients reach it"
+        )
 
     @property
     def visitors_per_day(self) -> bool:
@@ -215,4 +228,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         tracking_enabled=(env.get("FOOTFALL_BENCH_TRACKING") or "on") != "off",
         bench_visit_sink=env.get("FOOTFALL_BENCH_VISIT_SINK") or "buffer",
         data_dir=data_dir,
+        public_url_guessed=not env.get("FOOTFALL_PUBLIC_URL"),
     )

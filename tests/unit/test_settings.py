@@ -102,3 +102,14 @@ def test_footfall_worker_refuses_a_count_below_one(option: str) -> None:
     )
     assert refused.returncode == 2
     assert f"argument {option}: must be a whole number >= 1" in refused.stderr
+
+
+def test_real_e_mail_with_a_guessed_public_url_is_warned_about(tmp_path: Path) -> None:
+    """Unsubscribe links built on where the process listens (127.0.0.1, 0.0.0.0) reach
+    nobody: said at start when e-mail really goes out, not in the embedded default."""
+    real = {"SENDGRID_API_KEY": "SG.key", "FOOTFALL_HOST": "0.0.0.0"}
+    warning = make_settings(tmp_path, **real).unsubscribe_links_warning
+    assert warning is not None and "http://0.0.0.0:8000" in warning
+    given = make_settings(tmp_path, **real, FOOTFALL_PUBLIC_URL="https://shop.example.com/ff")
+    assert given.unsubscribe_links_warning is None
+    assert make_settings(tmp_path).unsubscribe_links_warning is None  # e-mails go to the log
