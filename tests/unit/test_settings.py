@@ -91,11 +91,13 @@ def test_a_log_setting_footfall_cannot_use_is_refused_by_name(
 
 
 @pytest.mark.parametrize("option", ["--processes", "--threads"])
-def test_footfall_worker_refuses_a_count_below_one(option: str) -> None:
+def test_footfall_worker_refuses_a_count_below_one(tmp_path: Path, option: str) -> None:
     # A process of its own: the command configures logging for the whole process.
+    src = str(Path(__file__).resolve().parents[2] / "src")
     refused = subprocess.run(
         [sys.executable, "-c", "from entrypoints.cli import main; main()", "worker", option, "0"],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")},
+        env={**os.environ, "PYTHONPATH": src, "FOOTFALL_DATA_DIR": str(tmp_path)},
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
