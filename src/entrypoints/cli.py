@@ -227,13 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    # An outage, not a bug: one line, no traceback (what a cron job's log should show).
-    except StoreUnavailable as exc:
+    except StoreUnavailable as exc:  # an outage, not a bug: one line (what a cron log shows)
         sys.exit(f"footfall {args.command}: database unavailable ({exc})")
-    except OSError as exc:
-        if args.command not in ("aggregate", "migrate"):  # their only socket is the database
-            raise
-        sys.exit(f"footfall {args.command}: database unavailable ({type(exc).__name__}: {exc})")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,12 @@ async def make_product(world: World, name: str):
     return (await world.products().create(draft)).id
 
 
+async def visit(world: World, pid: UUID, ip: str = "203.0.113.1") -> None:
+    """One page view, written."""
+    world.visits().track_visit(ip, BROWSER_UA, pid)
+    await world.flush()
+
+
 async def test_unique_visitors_over_a_range_follow_the_rotation() -> None:
     for rotation, expected_unique in (("daily", 2), ("none", 1)):
         world = World(rotation=rotation)
@@ -86,12 +92,10 @@ async def test_popular_orders_by_visits_then_name() -> None:
 async def test_retention_deletes_old_aggregated_visits_and_expired_salts() -> None:
     world = World()
     pid = await make_product(world, "lamp")
-    world.visits().track_visit("203.0.113.1", BROWSER_UA, pid)
-    await world.flush()
+    await visit(world, pid)
     old_day = world.clock.now().date()
     world.clock.advance(days=91)
-    world.visits().track_visit("203.0.113.1", BROWSER_UA, pid)
-    await world.flush()
+    await visit(world, pid)
     report = await world.analytics().update_analytics()
     assert report.visits_processed == 2 and report.visits_deleted == 0  # folded now
     world.clock.advance(minutes=59)
@@ -114,8 +118,7 @@ async def test_a_salt_store_that_is_away_does_not_fail_the_run_it_follows() -> N
     away (Redis restarting) is counted and asked again, the run is not failed and redone."""
     world = World()
     pid = await make_product(world, "lamp")
-    world.visits().track_visit("203.0.113.1", BROWSER_UA, pid)
-    await world.flush()
+    await visit(world, pid)
     yesterday = world.clock.now().date()
     world.clock.advance(days=1)
     world.salts.down = True

@@ -16,6 +16,8 @@ from alembic.util import CommandError
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ports.repositories import StoreUnavailable
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"  # Alembic's default, which env.py keeps
 
@@ -28,14 +30,26 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Alembic's env runs its own event loop, so inside a running loop it gets a thread."""
+    """Alembic's env runs its own event loop, so inside a running loop it gets a thread.
+    A database that cannot be reached is the port's StoreUnavailable, as in a unit of work
+    (Alembic connects by itself: the driver's OSError comes through as it is)."""
+    config = alembic_config(url)
+    try:
+        if _loop_running():
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(command.upgrade, config, revision).result()
+        else:
+            command.upgrade(config, revision)
+    except OSError as exc:
+        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _loop_running() -> bool:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        command.upgrade(alembic_config(url), revision)
-        return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(command.upgrade, alembic_config(url), revision).result()
+        return False
+    return True
 
 
 @functools.cache
