@@ -18,8 +18,7 @@ class ProductService:
         self._clock = clock
         self._cache = cache
         self._loading: dict[UUID, asyncio.Future[Product]] = {}
-        self._changes: dict[UUID, int] = {}
-        self._aged: dict[UUID, int] = {}  # to re-read -> changes seen when it aged
+        self._aged: set[UUID] = set()  # to re-read
         self._rereading: asyncio.Task[None] | None = None
 
     async def get(self, product_id: UUID) -> Product:
@@ -37,7 +36,7 @@ class ProductService:
         """Aged entries are re-read together, one query for all that aged meanwhile: a
         thousand products cached for 10 s would otherwise cost a hundred transactions a
         second in every API process, a quarter of its throughput."""
-        self._aged.setdefault(product_id, self._changes.get(product_id, 0))
+        self._aged.add(product_id)
         if self._rereading is None or self._rereading.done():
             self._rereading = asyncio.ensure_future(self._reread())
             self._rereading.add_done_callback(_consume)
@@ -45,15 +44,18 @@ class ProductService:
     async def _reread(self) -> None:
         await asyncio.sleep(0.02)  # let the entries ageing about now join this read
         while self._aged:
-            aged, self._aged = self._aged, {}
-            # A failure leaves the entries as they are: served until their hard limit.
-            async with self._uow() as uow:
-                found = await uow.products.get_many(aged)
-            for product_id, changes_before in aged.items():
-                if product_id not in found:
-                    self._cache.drop(product_id)
-                elif self._changes.get(product_id, 0) == changes_before:
-                    self._cache.put(found[product_id])
+            aged, self._aged = self._aged, set()
+            tickets = {product_id: self._cache.read_started(product_id) for product_id in aged}
+            found: dict[UUID, Product] = {}
+            try:
+                # A failure leaves the entries as they are: served until their hard limit.
+                async with self._uow() as uow:
+                    found = await uow.products.get_many(aged)
+            finally:
+                for product_id, ticket in tickets.items():
+                    self._cache.read_done(product_id, ticket, found.get(product_id))
+            for product_id in aged - found.keys():
+                self._cache.drop(product_id)
 
     def _loading_of(self, product_id: UUID) -> asyncio.Future[Product]:
         loading = self._loading.get(product_id)
@@ -64,21 +66,19 @@ class ProductService:
         return loading
 
     async def _load(self, product_id: UUID) -> Product:
-        changes_before = self._changes.get(product_id, 0)
-        async with self._uow() as uow:
-            product = await uow.products.get(product_id)
+        ticket = self._cache.read_started(product_id)
+        product = None
+        try:
+            async with self._uow() as uow:
+                product = await uow.products.get(product_id)
+        finally:
+            self._cache.read_done(product_id, ticket, product)
         if product is None:
             # Local only: a deleted product was announced to peers by the admin's delete,
             # and a 404 for a random id must not cost a publish.
             self._cache.drop(product_id)
             raise ProductNotFound(product_id)
-        if self._changes.get(product_id, 0) == changes_before:  # not changed while reading
-            self._cache.put(product)
         return product
-
-    def _changed(self, product_id: UUID) -> None:
-        self._changes[product_id] = self._changes.get(product_id, 0) + 1
-        self._cache.invalidate(product_id)
 
     async def page(self, limit: int, offset: int) -> ProductPage:
         async with self._uow() as uow:
@@ -123,7 +123,7 @@ class ProductService:
                     )
                 )
             await uow.commit()
-        self._changed(product_id)
+        self._cache.invalidate(product_id)
         return updated, notify
 
     async def delete(self, product_id: UUID) -> None:
@@ -131,7 +131,7 @@ class ProductService:
             if not await uow.products.delete(product_id):
                 raise ProductNotFound(product_id)
             await uow.commit()
-        self._changed(product_id)
+        self._cache.invalidate(product_id)
 
 
 def _consume(future: asyncio.Future[Any]) -> None:

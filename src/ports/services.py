@@ -99,7 +99,11 @@ class ProductCache(Protocol):
         """The cached product and whether it is still fresh; a stale one may be served
         while it is re-read, up to the cache's hard limit."""
 
-    def put(self, product: Product) -> None: ...
+    def read_started(self, product_id: UUID) -> int:
+        """A ticket for a read of the product from the store, begun now."""
+
+    def read_done(self, product_id: UUID, ticket: int, product: Product | None) -> None:
+        """Caches what the read found, unless the product was dropped since it began."""
 
     def invalidate(self, product_id: UUID) -> None:
         """Drops the product here and in every other API process."""

@@ -2,6 +2,7 @@ import asyncio
 import hashlib
 import hmac
 from dataclasses import replace
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -116,6 +117,91 @@ async def test_concurrent_misses_read_a_product_once_and_changes_are_seen_at_onc
     assert reads.calls == 1 and {p.id for p in products} == {pid}
     await service.update(pid, {"name": "Lamp 2"})
     assert (await service.get(pid)).name == "Lamp 2"
+
+
+class HeldReads:
+    """A unit-of-work factory whose product reads, once read, wait for ``release`` before
+    they answer: a change can land between a read and the cache's put."""
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self.release = asyncio.Event()
+        self.reading = asyncio.Event()
+
+    def __call__(self) -> Any:
+        uow = self._make()
+        held = self
+
+        class Held:
+            async def __aenter__(self) -> Any:
+                inner = await uow.__aenter__()
+                for name in ("get", "get_many"):
+                    read = getattr(inner.products, name)
+
+                    async def waits(*args: Any, _read: Any = read) -> Any:
+                        found = await _read(*args)
+                        held.reading.set()
+                        await held.release.wait()
+                        return found
+
+                    setattr(inner.products, name, waits)
+                return inner
+
+            async def __aexit__(self, *exc: Any) -> Any:
+                return await uow.__aexit__(*exc)
+
+        return Held()
+
+
+@pytest.mark.parametrize("heard", ["from a peer", "by a resubscription"])
+async def test_a_change_heard_while_a_product_is_read_is_not_cached_over(heard: str) -> None:
+    """Another process changed the product after this one read it, and its invalidation
+    arrived before the read's answer was cached: the answer must not be cached."""
+    from adapters.product_cache import TTLProductCache
+    from application.products import ProductService
+
+    world = World()
+    pid = await product_id(world)
+    cache = TTLProductCache(ttl_s=60)
+    reads = HeldReads(world.uow)
+    service = ProductService(reads, world.clock, cache)
+    first = asyncio.ensure_future(service.get(pid))
+    await reads.reading.wait()  # read "Lamp"; not cached yet
+    async with world.uow() as uow:  # the other process's change, then its message
+        product = await uow.products.get(pid)
+        await uow.products.update(replace(product, name="Renamed"))
+        await uow.commit()
+    if heard == "from a peer":
+        cache.drop(pid)
+    else:
+        cache.clear()
+    reads.release.set()
+    assert (await first).name == "Lamp"  # answered as read: it was read before the change
+    assert (await service.get(pid)).name == "Renamed"
+
+
+async def test_an_aged_product_changed_during_its_re_read_is_not_cached_over() -> None:
+    from adapters.product_cache import TTLProductCache
+    from application.products import ProductService
+
+    world = World()
+    pid = await product_id(world)
+    cache = TTLProductCache(ttl_s=0.01)
+    await ProductService(world.uow, world.clock, cache).get(pid)  # cached
+    reads = HeldReads(world.uow)
+    service = ProductService(reads, world.clock, cache)
+    await asyncio.sleep(0.02)
+    assert (await service.get(pid)).name == "Lamp"  # aged: served, re-read behind the page
+    await reads.reading.wait()
+    async with world.uow() as uow:
+        product = await uow.products.get(pid)
+        await uow.products.update(replace(product, name="Renamed"))
+        await uow.commit()
+    cache.drop(pid)  # a peer's invalidation
+    reads.release.set()
+    await asyncio.sleep(0.01)
+    assert cache.get(pid) is None
+    assert (await service.get(pid)).name == "Renamed"
 
 
 async def test_an_aged_product_is_served_at_once_and_re_read_behind_the_page() -> None:
