@@ -81,7 +81,8 @@ wild_bodies = st.one_of(
     ),
 )
 product_bodies = st.one_of(typed_bodies, typed_bodies, typed_bodies, wild_bodies)
-queries = st.text(max_size=24) | st.sampled_from(NASTY)
+# Numbers too: any size, since a limit or offset past 64 bits is one no database can take.
+queries = st.text(max_size=24) | st.sampled_from(NASTY) | st.integers().map(str)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -162,6 +163,8 @@ async def test_subscriptions_and_beacons(
 
 @FUZZ
 @given(a=queries, b=queries, segment=queries)
+@example(a="200", b=str(2**63 - 1), segment="0")  # always tried: the largest offset
+@example(a="10", b=str(2**64), segment="0")  # and one past 64 bits
 async def test_query_strings_and_path_segments(
     client: AsyncTestClient[Any], a: str, b: str, segment: str
 ) -> None:

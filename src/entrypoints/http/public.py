@@ -20,6 +20,8 @@ from entrypoints.http.errors import documented
 from entrypoints.http.schemas import Engagement, ProductList, ProductOut, SubscriptionCreate
 
 VISIT_ID_EXAMPLE = "01a2119f-4034-7d6d-8c42-b4616a15d0ce"
+# The largest offset SQLite and PostgreSQL take (a signed 64-bit integer): past it a 422.
+MAX_OFFSET = 2**63 - 1
 
 
 class ProductController(Controller):
@@ -31,7 +33,7 @@ class ProductController(Controller):
         self,
         products: NamedDependency[ProductService],
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> ProductList:
         return ProductList.of(await products.page(limit, offset))
 
