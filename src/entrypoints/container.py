@@ -48,6 +48,8 @@ def _salt_store(settings: Settings) -> Any:
 
 def _hasher(settings: Settings, salts: Any) -> Any:
     if settings.hash_rotation == "none":
+        if settings.hash_secret is None:  # settings.load() refuses this
+            raise ValueError("hash rotation 'none' needs a secret")
         return SecretHasher(settings.hash_secret)
     return DailySaltHasher(salts)
 

@@ -27,7 +27,8 @@ class Settings:
     broker_url: str | None
     admin_token: str
     admin_token_generated: bool
-    hash_secret: bytes
+    # None: not needed (daily salts key the visits) and not given.
+    hash_secret: bytes | None
     hash_rotation: str
     trusted_proxies: tuple[IPNetwork, ...]
     sendgrid_api_key: str | None
@@ -166,6 +167,26 @@ def _secret_beside(data_dir: Path) -> bytes:
     return bytes.fromhex(path.read_text().strip())
 
 
+def _hash_secret(
+    secret: str | None, rotation: str, database_url: str, data_dir: Path
+) -> bytes | None:
+    """The secret as given; else, in the embedded default, one generated beside the SQLite
+    file. A shared database with no secret given: under daily rotation none is needed (the
+    day's salts key the visits); under ``none`` every host, and every container restart,
+    would generate a secret of its own and count one visitor as several."""
+    if secret:
+        return secret.encode()
+    if database_url.startswith("sqlite"):
+        return _secret_beside(data_dir)
+    if rotation == "none":
+        raise SettingsError(
+            "FOOTFALL_HASH_SECRET must be set when FOOTFALL_HASH_ROTATION is 'none' and the "
+            "database is not the embedded SQLite file: each process would otherwise key "
+            "visitors with a secret of its own"
+        )
+    return None
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("FOOTFALL_DATA_DIR") or Path.cwd())
@@ -185,13 +206,16 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     # entry aged (up to 3 x the TTL): no cache then, unless one is asked for.
     cache_ttl_default = 0.0 if broker_url is None and web_concurrency > 1 else 10.0
     shown_host = f"[{host}]" if ":" in host else host
+    database_url = (
+        _database_url(env.get("FOOTFALL_DATABASE_URL"))
+        or f"sqlite+aiosqlite:///{data_dir / 'footfall.db'}"
+    )
     return Settings(
-        database_url=_database_url(env.get("FOOTFALL_DATABASE_URL"))
-        or f"sqlite+aiosqlite:///{data_dir / 'footfall.db'}",
+        database_url=database_url,
         broker_url=broker_url,
         admin_token=token or secrets.token_urlsafe(24),
         admin_token_generated=not token,
-        hash_secret=secret.encode() if secret else _secret_beside(data_dir),
+        hash_secret=_hash_secret(secret, rotation, database_url, data_dir),
         hash_rotation=rotation,
         trusted_proxies=_networks(env.get("FOOTFALL_TRUSTED_PROXIES", "")),
         sendgrid_api_key=env.get("SENDGRID_API_KEY") or None,

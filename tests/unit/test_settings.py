@@ -115,3 +115,35 @@ def test_real_e_mail_with_a_guessed_public_url_is_warned_about(tmp_path: Path) -
     given = make_settings(tmp_path, **real, FOOTFALL_PUBLIC_URL="https://shop.example.com/ff")
     assert given.unsubscribe_links_warning is None
     assert make_settings(tmp_path).unsubscribe_links_warning is None  # e-mails go to the log
+
+
+SHARED_DATABASE = {"FOOTFALL_DATABASE_URL": "postgresql+asyncpg://footfall@db.internal/footfall"}
+
+
+def test_rotation_none_on_a_shared_database_needs_the_secret_set(tmp_path: Path) -> None:
+    """Each host (or container, whose working directory goes with it) would generate a
+    secret of its own: the same visitor would count once per process and per restart."""
+    with pytest.raises(SettingsError, match="FOOTFALL_HASH_SECRET"):
+        make_settings(
+            tmp_path, FOOTFALL_HASH_SECRET="", FOOTFALL_HASH_ROTATION="none", **SHARED_DATABASE
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_daily_rotation_on_a_shared_database_needs_no_secret_and_writes_none(
+    tmp_path: Path,
+) -> None:
+    """The day's salts key the visits; a read-only working directory must not stop it."""
+    settings = make_settings(tmp_path, FOOTFALL_HASH_SECRET="", **SHARED_DATABASE)
+    assert settings.hash_secret is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_embedded_default_keeps_its_generated_secret_beside_the_sqlite_file(
+    tmp_path: Path,
+) -> None:
+    first = make_settings(tmp_path, FOOTFALL_HASH_SECRET="", FOOTFALL_HASH_ROTATION="none")
+    again = make_settings(tmp_path, FOOTFALL_HASH_SECRET="", FOOTFALL_HASH_ROTATION="none")
+    assert first.hash_secret is not None and len(first.hash_secret) == 32
+    assert again.hash_secret == first.hash_secret
+    assert (tmp_path / "footfall.secret").stat().st_mode & 0o077 == 0
