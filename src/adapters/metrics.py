@@ -14,6 +14,7 @@ COUNTERS = {
     "visits_aggregated": "Visits folded into the daily analytics",
     "emails_sent": "Recipients whose e-mail the provider accepted",
     "notifications_failed": "Notifications that failed permanently",
+    "email_send_failures": "E-mail sends that failed and will be retried (provider or network)",
     "outbox_relay_failures": "Outbox relay passes that found the broker unavailable",
     "aggregation_enqueue_failures": "Aggregation triggers that found the broker unavailable",
     "database_unavailable": "Requests answered 503 because the database could not be reached",

@@ -190,6 +190,12 @@ class NotificationService:
             await self._finish(notification, NotificationStatus.FAILED, str(exc))
             return
         except Exception as exc:
+            # Retried by the job's backoff; counted so that a provider away for hours shows
+            # before the last attempt gives up.
+            self._metrics.increment("email_send_failures")
+            log.warning(
+                "notification %s not sent this time, will be retried: %s", notification_id, exc
+            )
             await self._finish(notification, NotificationStatus.PENDING, str(exc))
             raise
         await self._finish(notification, NotificationStatus.SENT, None)

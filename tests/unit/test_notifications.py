@@ -102,6 +102,30 @@ async def test_more_than_1000_subscribers_go_out_in_batches_and_retries_skip_acc
     assert done.provider_message_id == "msg-1,msg-2,msg-3"
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [TransientEmailError("SendGrid 503: try later"), ConnectionResetError("reset by peer")],
+)
+async def test_a_send_that_will_be_retried_is_counted_and_logged_without_addresses(
+    failure: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SendGrid away for hours must show on a dashboard before the last attempt fails."""
+    world = World()
+    pid = await product_with_subscribers(world, 2)
+    nid = await patch_and_relay(world, pid, name="Lamp 2")
+    world.sender.failures = [failure]  # type: ignore[list-item]
+    with pytest.raises(type(failure)):
+        await world.notifications().send_product_update_email(nid)
+    assert world.metrics.counters["email_send_failures"] == 1
+    assert world.store.notifications[nid].status == NotificationStatus.PENDING
+    logged = [r.getMessage() for r in caplog.records if r.name == "application.notifications"]
+    assert len(logged) == 1 and str(nid) in logged[0] and str(failure) in logged[0]
+    assert "example.com" not in caplog.text
+    await world.notifications().send_product_update_email(nid)
+    assert world.store.notifications[nid].status == NotificationStatus.SENT
+    assert world.metrics.counters["email_send_failures"] == 1
+
+
 async def test_a_permanent_refusal_fails_the_notification_without_retry() -> None:
     world = World()
     pid = await product_with_subscribers(world, 1)

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 
+from adapters.metrics import COUNTERS, HISTOGRAMS
 from domain.notification import EmailMessage
 from domain.visit import Sighting, Visit, micros
 from ports.services import EmailError, QueueUnavailable
@@ -108,12 +109,20 @@ class ListVisitSink:
 
 
 class InMemoryMetrics:
+    """Keeps what it is told; like the Prometheus adapter, it refuses a name that is not
+    declared there, so a use case counting under a new name fails its unit tests, not
+    production."""
+
     def __init__(self) -> None:
         self.counters: Counter[str] = Counter()
         self.observations: defaultdict[str, list[float]] = defaultdict(list)
 
     def increment(self, name: str, amount: float = 1) -> None:
+        if name not in COUNTERS:
+            raise KeyError(f"undeclared counter {name!r}")
         self.counters[name] += amount  # type: ignore[assignment]
 
     def observe(self, name: str, value: float) -> None:
+        if name not in HISTOGRAMS:
+            raise KeyError(f"undeclared histogram {name!r}")
         self.observations[name].append(value)
