@@ -166,7 +166,7 @@ async def test_a_change_heard_while_a_product_is_read_is_not_cached_over(heard: 
     reads = HeldReads(world.uow)
     service = ProductService(reads, world.clock, cache)
     first = asyncio.ensure_future(service.get(pid))
-    await reads.reading.wait()  # read "Lamp"; not cached yet
+    await asyncio.wait_for(reads.reading.wait(), 5)  # read "Lamp"; not cached yet
     async with world.uow() as uow:  # the other process's change, then its message
         product = await uow.products.get(pid)
         await uow.products.update(replace(product, name="Renamed"))
@@ -186,20 +186,22 @@ async def test_an_aged_product_changed_during_its_re_read_is_not_cached_over() -
 
     world = World()
     pid = await product_id(world)
-    cache = TTLProductCache(ttl_s=0.01)
+    cache = TTLProductCache(ttl_s=0.05)  # fresh for <= 50 ms, served stale until 150 ms
     await ProductService(world.uow, world.clock, cache).get(pid)  # cached
     reads = HeldReads(world.uow)
     service = ProductService(reads, world.clock, cache)
-    await asyncio.sleep(0.02)
-    assert (await service.get(pid)).name == "Lamp"  # aged: served, re-read behind the page
-    await reads.reading.wait()
+    await asyncio.sleep(0.06)
+    # Aged: served at once, re-read behind the page (a bounded wait: a read held forever
+    # would hang the test, not fail it).
+    assert (await asyncio.wait_for(service.get(pid), 5)).name == "Lamp"
+    await asyncio.wait_for(reads.reading.wait(), 5)
     async with world.uow() as uow:
         product = await uow.products.get(pid)
         await uow.products.update(replace(product, name="Renamed"))
         await uow.commit()
     cache.drop(pid)  # a peer's invalidation
     reads.release.set()
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.03)  # the re-read answers
     assert cache.get(pid) is None
     assert (await service.get(pid)).name == "Renamed"
 
