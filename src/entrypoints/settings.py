@@ -157,14 +157,27 @@ def _networks(raw: str) -> tuple[IPNetwork, ...]:
         raise SettingsError(f"FOOTFALL_TRUSTED_PROXIES: {exc}") from exc
 
 
+def _data_dir(data_dir: Path) -> Path:
+    """The embedded default's directory (SQLite file, secret, salts), made private if it
+    does not exist yet; one that cannot be made or written to is refused by name."""
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(f"FOOTFALL_DATA_DIR: cannot use {data_dir}: {exc.strerror}") from exc
+    return data_dir
+
+
 def _secret_beside(data_dir: Path) -> bytes:
     """The embedded default keeps a generated secret in a 0600 file next to the SQLite file."""
     path = data_dir / "footfall.secret"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return bytes.fromhex(path.read_text().strip())
+    try:
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        return bytes.fromhex(path.read_text().strip())
+    except OSError as exc:
+        raise SettingsError(f"FOOTFALL_DATA_DIR: cannot keep {path}: {exc.strerror}") from exc
 
 
 def _hash_secret(
@@ -210,6 +223,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         _database_url(env.get("FOOTFALL_DATABASE_URL"))
         or f"sqlite+aiosqlite:///{data_dir / 'footfall.db'}"
     )
+    if broker_url is None or database_url.startswith("sqlite"):
+        _data_dir(data_dir)  # the SQLite file, the secret or the day's salts are kept there
     return Settings(
         database_url=database_url,
         broker_url=broker_url,

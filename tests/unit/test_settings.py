@@ -147,3 +147,17 @@ def test_the_embedded_default_keeps_its_generated_secret_beside_the_sqlite_file(
     assert first.hash_secret is not None and len(first.hash_secret) == 32
     assert again.hash_secret == first.hash_secret
     assert (tmp_path / "footfall.secret").stat().st_mode & 0o077 == 0
+
+
+def test_a_data_dir_that_does_not_exist_yet_is_made_private(tmp_path: Path) -> None:
+    data_dir = tmp_path / "state" / "footfall"
+    settings = make_settings(data_dir, FOOTFALL_HASH_SECRET="")
+    assert settings.data_dir == data_dir
+    assert (data_dir / "footfall.secret").exists()
+    assert data_dir.stat().st_mode & 0o077 == 0
+
+
+def test_a_data_dir_that_cannot_be_made_is_refused_by_name(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(SettingsError, match="FOOTFALL_DATA_DIR"):
+        make_settings(tmp_path / "a-file" / "footfall")
