@@ -21,7 +21,7 @@ from entrypoints.metrics import (
 )
 from entrypoints.settings import Settings, SettingsError, load
 from entrypoints.supervisor import SERVE_PID, supervise
-from ports.repositories import StoreUnavailable
+from ports.repositories import SchemaBehind, StoreUnavailable
 
 log = logging.getLogger("footfall")
 
@@ -151,6 +151,11 @@ def scheduler(args: argparse.Namespace) -> None:
     from entrypoints.scheduler import run_scheduler
 
     settings = _settings()
+    if settings.embedded:  # it would hand the outbox to a broker no worker reads
+        sys.exit(
+            "footfall scheduler needs FOOTFALL_BROKER_URL (without one, `footfall serve` "
+            "runs the schedule)"
+        )
     container = build_container(settings)
     serve_metrics(
         settings.host, _metrics_port(args, settings, SCHEDULER_METRICS_PORT), container.registry()
@@ -227,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         args.run(args)
+    except SchemaBehind as exc:  # what to run, in one line
+        sys.exit(f"footfall {args.command}: {exc}")
     except StoreUnavailable as exc:  # an outage, not a bug: one line (what a cron log shows)
         sys.exit(f"footfall {args.command}: database unavailable ({exc})")
 

@@ -161,6 +161,11 @@ class StoreUnavailable(Exception):
     A write cut during its commit may or may not have been applied."""
 
 
+class SchemaBehind(StoreUnavailable):
+    """The store answers, but its schema is older than this code (never migrated, or not
+    since an upgrade); the message says what to run."""
+
+
 class UnitOfWork(Protocol):
     """Raises StoreUnavailable when the store cannot be reached or drops the connection."""
 

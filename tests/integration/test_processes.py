@@ -480,6 +480,29 @@ def test_worker_processes_stop_when_the_dramatiq_cli_is_killed(
         worker.communicate(timeout=30)
 
 
+def test_aggregating_an_unmigrated_embedded_database_says_to_migrate(tmp_path: Path) -> None:
+    env = footfall_env(tmp_path, FOOTFALL_HASH_SECRET="s")
+    done = subprocess.run(
+        [*FOOTFALL, "aggregate"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "footfall aggregate: database schema at nothing, this version needs 0001: "
+        "run `footfall migrate`\n"
+    )
+
+
+def test_the_scheduler_needs_a_broker(tmp_path: Path) -> None:
+    """Without one it would relay the outbox to a broker no worker reads: the embedded
+    default's schedule runs inside `footfall serve`."""
+    env = footfall_env(tmp_path, FOOTFALL_HASH_SECRET="s")
+    done = subprocess.run(
+        [*FOOTFALL, "scheduler"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "needs FOOTFALL_BROKER_URL" in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("command", ["aggregate", "migrate"])
 def test_a_one_shot_command_reports_an_unreachable_database_in_one_line(
     tmp_path: Path, command: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
@@ -12,7 +13,7 @@ from sqlalchemy.exc import ProgrammingError
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.migrate import schema_behind
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
-from ports.repositories import StoreUnavailable
+from ports.repositories import SchemaBehind, StoreUnavailable
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +52,23 @@ async def test_a_failed_statement_is_not_mistaken_for_an_outage(fresh_postgres: 
         with pytest.raises(ProgrammingError):  # the statement's own error, as it was
             async with SqlAlchemyUnitOfWork(engine) as uow:
                 await uow._connection.execute(text("SELECT no_such_column FROM products"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+async def test_a_statement_on_an_unmigrated_database_says_to_migrate(
+    store: str, tmp_path: Path, unmigrated_postgres: str
+) -> None:
+    """Not an outage (SQLite reports a missing table as an OperationalError): what to run."""
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}" if store == "sqlite" else unmigrated_postgres
+    )
+    engine = create_engine(url)
+    try:
+        with pytest.raises(SchemaBehind, match="run `footfall migrate`"):
+            async with SqlAlchemyUnitOfWork(engine) as uow:
+                await uow.products.get(uuid4())
     finally:
         await engine.dispose()
 

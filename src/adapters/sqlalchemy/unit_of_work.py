@@ -16,7 +16,7 @@ from adapters.sqlalchemy.notifications import (
 )
 from adapters.sqlalchemy.products import SqlProductRepository
 from adapters.sqlalchemy.visits import SqlVisitRepository
-from ports.repositories import StoreUnavailable
+from ports.repositories import SchemaBehind, StoreUnavailable
 
 
 def _connection_lost(exc: BaseException) -> bool:
@@ -28,13 +28,19 @@ def _connection_lost(exc: BaseException) -> bool:
     )
 
 
-# PostgreSQL's undefined_table and undefined_column: a statement of ours is wrong, or the
-# schema is older than the code (then the schema's revision says so).
+# PostgreSQL's undefined_table and undefined_column, SQLite's messages for the same: a
+# statement of ours is wrong, or the schema is older than the code (then the schema's
+# revision says so).
 _UNDEFINED = {"42P01", "42703"}
+_SQLITE_UNDEFINED = ("no such table", "no such column")
 
 
 def _undefined_name(exc: BaseException) -> bool:
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _UNDEFINED
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) in _UNDEFINED:
+        return True
+    return str(exc.orig).startswith(_SQLITE_UNDEFINED)
 
 
 async def _schema_behind_on(connection: AsyncConnection) -> str | None:
@@ -93,10 +99,10 @@ class SqlAlchemyUnitOfWork:
             # else the original error is what the caller must see
         finally:
             await connection.close()
+        if behind is not None:  # before the outage check: SQLite's is an OperationalError
+            raise SchemaBehind(behind) from exc
         if exc is not None and _connection_lost(exc):
             raise StoreUnavailable(type(exc).__name__) from exc
-        if behind is not None:
-            raise StoreUnavailable(behind) from exc
 
     async def commit(self) -> None:
         assert self._connection is not None
