@@ -6,6 +6,7 @@ import ipaddress
 import math
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,13 +169,23 @@ def _data_dir(data_dir: Path) -> Path:
 
 
 def _secret_beside(data_dir: Path) -> bytes:
-    """The embedded default keeps a generated secret in a 0600 file next to the SQLite file."""
+    """The embedded default keeps a generated secret in a 0600 file next to the SQLite file.
+
+    Written whole under a name of its own, then linked into place: a process starting at
+    the same moment reads either no file or the whole secret, and the first link wins."""
     path = data_dir / "footfall.secret"
     try:
         if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
+            fd, name = tempfile.mkstemp(prefix=".footfall.secret.", dir=data_dir)  # 0600
+            draft = Path(name)
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_hex(32))
+                os.link(draft, path)
+            except FileExistsError:
+                pass  # another process's secret is in place: that one is used
+            finally:
+                draft.unlink()
         return bytes.fromhex(path.read_text().strip())
     except OSError as exc:
         raise SettingsError(f"FOOTFALL_DATA_DIR: cannot keep {path}: {exc.strerror}") from exc

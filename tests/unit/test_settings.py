@@ -161,3 +161,16 @@ def test_a_data_dir_that_cannot_be_made_is_refused_by_name(tmp_path: Path) -> No
     (tmp_path / "a-file").write_text("")
     with pytest.raises(SettingsError, match="FOOTFALL_DATA_DIR"):
         make_settings(tmp_path / "a-file" / "footfall")
+
+
+def test_processes_starting_together_share_one_whole_embedded_secret(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        found = list(
+            pool.map(
+                lambda _: make_settings(tmp_path, FOOTFALL_HASH_SECRET="").hash_secret, range(32)
+            )
+        )
+    assert len(set(found)) == 1 and found[0] is not None and len(found[0]) == 32
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["footfall.secret"]
