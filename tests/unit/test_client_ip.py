@@ -23,3 +23,16 @@ def test_the_first_untrusted_hop_from_the_right_is_the_client() -> None:
 def test_a_hop_that_is_not_an_address_is_not_tracked() -> None:
     assert client_ip("10.0.0.1", "unknown", PROXIES) is None
     assert client_ip("10.0.0.1", "198.51.100.7, proxy.internal", PROXIES) is None
+
+
+def test_a_hop_with_a_port_is_its_address() -> None:
+    """Some proxies (Azure Application Gateway, IIS ARR) write the client's port too."""
+    assert client_ip("10.0.0.1", "198.51.100.7:54321", PROXIES) == "198.51.100.7"
+    assert client_ip("10.0.0.1", "[2001:db8::5]:443", PROXIES) == "2001:db8::5"
+    assert client_ip("10.0.0.1", "[2001:db8::5]", PROXIES) == "2001:db8::5"
+    assert client_ip("10.0.0.1", "198.51.100.7:54321, 10.0.0.2:80", PROXIES) == "198.51.100.7"
+    # Not an address with a port: still not tracked.
+    assert client_ip("10.0.0.1", "198.51.100.7:http", PROXIES) is None
+    assert client_ip("10.0.0.1", "2001:db8::5:443x", PROXIES) is None
+    assert client_ip("10.0.0.1", "[2001:db8::5]x", PROXIES) is None
+    assert client_ip("10.0.0.1", "198.51.100.7:99999", PROXIES) is None
