@@ -158,14 +158,13 @@ def _networks(raw: str) -> tuple[IPNetwork, ...]:
         raise SettingsError(f"FOOTFALL_TRUSTED_PROXIES: {exc}") from exc
 
 
-def _data_dir(data_dir: Path) -> Path:
+def _make_data_dir(data_dir: Path) -> None:
     """The embedded default's directory (SQLite file, secret, salts), made private if it
-    does not exist yet; one that cannot be made or written to is refused by name."""
+    does not exist yet; one that cannot be made is refused by name."""
     try:
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise SettingsError(f"FOOTFALL_DATA_DIR: cannot use {data_dir}: {exc.strerror}") from exc
-    return data_dir
 
 
 def _secret_beside(data_dir: Path) -> bytes:
@@ -235,7 +234,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         or f"sqlite+aiosqlite:///{data_dir / 'footfall.db'}"
     )
     if broker_url is None or database_url.startswith("sqlite"):
-        _data_dir(data_dir)  # the SQLite file, the secret or the day's salts are kept there
+        _make_data_dir(data_dir)  # the SQLite file, the secret or the day's salts are kept there
     return Settings(
         database_url=database_url,
         broker_url=broker_url,
