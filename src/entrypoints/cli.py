@@ -95,6 +95,14 @@ def _warn_about_unsubscribe_links(settings: Settings) -> None:
         log.warning(warning)
 
 
+def _require_broker(settings: Settings, command: str, what_serve_does: str) -> None:
+    if settings.embedded:
+        sys.exit(
+            f"footfall {command} needs FOOTFALL_BROKER_URL "
+            f"(without one, `footfall serve` {what_serve_does})"
+        )
+
+
 def _stop_gracefully(_signum: int, _frame: object) -> None:
     os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's handler takes it from here
 
@@ -116,10 +124,7 @@ def _cache_across_processes(settings: Settings) -> str:
 def worker(args: argparse.Namespace) -> None:
     settings = _settings()
     _warn_about_unsubscribe_links(settings)
-    if settings.embedded:
-        sys.exit(
-            "footfall worker needs FOOTFALL_BROKER_URL (without one, `footfall serve` runs it)"
-        )
+    _require_broker(settings, "worker", "runs it")
     command = [
         sys.executable,
         "-m",
@@ -151,11 +156,8 @@ def scheduler(args: argparse.Namespace) -> None:
     from entrypoints.scheduler import run_scheduler
 
     settings = _settings()
-    if settings.embedded:  # it would hand the outbox to a broker no worker reads
-        sys.exit(
-            "footfall scheduler needs FOOTFALL_BROKER_URL (without one, `footfall serve` "
-            "runs the schedule)"
-        )
+    # Without a broker it would hand the outbox to one that no worker reads.
+    _require_broker(settings, "scheduler", "runs the schedule")
     container = build_container(settings)
     serve_metrics(
         settings.host, _metrics_port(args, settings, SCHEDULER_METRICS_PORT), container.registry()

@@ -191,7 +191,7 @@ def _secret_beside(data_dir: Path) -> bytes:
 
 
 def _hash_secret(
-    secret: str | None, rotation: str, database_url: str, data_dir: Path
+    secret: str | None, rotation: str, on_sqlite: bool, data_dir: Path
 ) -> bytes | None:
     """The secret as given; else, in the embedded default, one generated beside the SQLite
     file. A shared database with no secret given: under daily rotation none is needed (the
@@ -199,7 +199,7 @@ def _hash_secret(
     would generate a secret of its own and count one visitor as several."""
     if secret:
         return secret.encode()
-    if database_url.startswith("sqlite"):
+    if on_sqlite:
         return _secret_beside(data_dir)
     if rotation == "none":
         raise SettingsError(
@@ -233,14 +233,15 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         _database_url(env.get("FOOTFALL_DATABASE_URL"))
         or f"sqlite+aiosqlite:///{data_dir / 'footfall.db'}"
     )
-    if broker_url is None or database_url.startswith("sqlite"):
+    on_sqlite = database_url.startswith("sqlite")
+    if broker_url is None or on_sqlite:
         _make_data_dir(data_dir)  # the SQLite file, the secret or the day's salts are kept there
     return Settings(
         database_url=database_url,
         broker_url=broker_url,
         admin_token=token or secrets.token_urlsafe(24),
         admin_token_generated=not token,
-        hash_secret=_hash_secret(secret, rotation, database_url, data_dir),
+        hash_secret=_hash_secret(secret, rotation, on_sqlite, data_dir),
         hash_rotation=rotation,
         trusted_proxies=_networks(env.get("FOOTFALL_TRUSTED_PROXIES", "")),
         sendgrid_api_key=env.get("SENDGRID_API_KEY") or None,
